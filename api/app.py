@@ -1,0 +1,76 @@
+"""The FastAPI facade: built from Settings by `create_app`, nothing global."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from api.auth import KeyRing, parse_api_keys
+from api.errors import install_error_handlers
+from api.gateway import KafkaGateway
+from api.limits import BodySizeLimit
+from api.replicas import ReplicaTracker
+from api.routes import enroll, identify, ops, persons
+from core.logging import get_logger
+from core.metrics import Metrics
+from core.settings import Settings
+from db.session import create_engine, create_sessionmaker
+
+log = get_logger(__name__)
+
+DESCRIPTION = """
+Event-streaming face enrollment and 1:N identification. Every request is published on
+Kafka and answered by the stream processors and index replicas; errors always carry a
+machine-readable `code`. Authenticate with the `X-API-Key` header.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.replicas.start()
+        await app.state.gateway.start()
+        log.info("api_started", instance=settings.instance_id, reply_topic=app.state.gateway.reply_topic)
+        try:
+            yield
+        finally:
+            await app.state.gateway.stop()
+            await app.state.replicas.stop()
+            await app.state.db_engine.dispose()
+
+    app = FastAPI(
+        title="facestream",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics.create()
+    app.state.keyring = KeyRing(parse_api_keys(settings.api_keys.get_secret_value()))
+    app.state.gateway = KafkaGateway(settings)
+    app.state.replicas = ReplicaTracker(settings)
+    app.state.db_engine = create_engine(settings.database_url)
+    app.state.sessions = create_sessionmaker(app.state.db_engine)
+
+    install_error_handlers(app)
+    for module in (enroll, identify, persons, ops):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics: Metrics = request.app.state.metrics
+        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
+        metrics.request_latency.labels(path).observe(time.perf_counter() - started)
+        metrics.in_flight.set(request.app.state.gateway.in_flight)
+        return response
+
+    # Outermost: an oversized body is refused before anything else reads it.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

@@ -1,0 +1,67 @@
+"""`Annotated` dependency aliases: what a route needs, resolved from the app's state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import KeyRing, Permission, Principal, require
+from api.gateway import KafkaGateway
+from api.replicas import ReplicaTracker
+from core.errors import ErrorCode, FacestreamError
+from core.metrics import Metrics
+from core.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_gateway(request: Request) -> KafkaGateway:
+    gateway: KafkaGateway = request.app.state.gateway
+    if not gateway.started:
+        raise FacestreamError(ErrorCode.UNAVAILABLE, "not connected to the broker yet")
+    return gateway
+
+
+def get_replicas(request: Request) -> ReplicaTracker:
+    return request.app.state.replicas  # type: ignore[no-any-return]
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    try:
+        async with request.app.state.sessions() as session:
+            yield session
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise FacestreamError(ErrorCode.UNAVAILABLE, "database unavailable") from exc
+
+
+def get_principal(
+    request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
+) -> Principal:
+    keyring: KeyRing = request.app.state.keyring
+    return keyring.authenticate(x_api_key)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+GatewayDep = Annotated[KafkaGateway, Depends(get_gateway)]
+ReplicasDep = Annotated[ReplicaTracker, Depends(get_replicas)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def permission(needed: Permission):  # type: ignore[no-untyped-def]
+    def check(principal: PrincipalDep) -> Principal:
+        require(principal, needed)
+        return principal
+
+    return Depends(check)

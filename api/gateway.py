@@ -1,0 +1,134 @@
+"""The facade's side of Kafka: publish a command, await its correlated replies on our own topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+
+from core.errors import ErrorCode, FacestreamError
+from core.kafka import encode, envelope_headers, key_bytes, make_consumer, make_producer, peek_head
+from core.logging import get_logger
+from core.settings import Settings
+from core.topics import delete_topics, ensure_topics, reply_topic_spec
+from schemas.envelope import Envelope, EnvelopeHead, Header
+
+log = get_logger(__name__)
+
+
+@dataclass
+class _Awaiting:
+    """Replies expected for one correlation id (an enrollment of N images expects N)."""
+
+    expected: int
+    replies: list[bytes] = field(default_factory=list)
+    done: asyncio.Future[list[bytes]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def add(self, value: bytes) -> None:
+        self.replies.append(value)
+        if len(self.replies) >= self.expected and not self.done.done():
+            self.done.set_result(self.replies)
+
+
+class KafkaGateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.reply_topic = settings.topics.replies(settings.instance_id)
+        self.awaiting: dict[str, _Awaiting] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.started = False
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings, [reply_topic_spec(self.settings)])
+        # aiokafka clients bind to the running loop: create them inside it.
+        self.producer: AIOKafkaProducer = make_producer(self.settings)
+        self.consumer: AIOKafkaConsumer = make_consumer(
+            self.settings, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50
+        )
+        await self.producer.start()
+        await self.consumer.start()
+        partition = TopicPartition(self.reply_topic, 0)
+        self.consumer.assign([partition])
+        await self.consumer.seek_to_end(partition)
+        # Resolve the position now: a reply landing before the first fetch must not be skipped.
+        await self.consumer.position(partition)
+        self._reader = asyncio.create_task(self._read_replies(), name="reply-reader")
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self.consumer.stop()
+        await self.producer.stop()
+        with contextlib.suppress(Exception):
+            await delete_topics(self.settings, [self.reply_topic])
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.awaiting)
+
+    async def request(
+        self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str
+    ) -> list[bytes]:
+        """Publish commands (key, envelope) and wait for one reply per command."""
+        awaiting = _Awaiting(expected=len(commands))
+        self.awaiting[correlation_id] = awaiting
+        try:
+            await self.publish(topic, commands)
+            return await asyncio.wait_for(
+                asyncio.shield(awaiting.done), timeout=self.settings.reply_timeout_s
+            )
+        except TimeoutError:
+            raise FacestreamError(
+                ErrorCode.TIMEOUT,
+                f"no reply within {self.settings.reply_timeout_s:g}s "
+                f"({len(awaiting.replies)} of {awaiting.expected} received)",
+            ) from None
+        finally:
+            self.awaiting.pop(correlation_id, None)
+
+    async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> None:
+        try:
+            futures = []
+            for key, envelope in commands:
+                # Encoding a 15 MB image as base64 JSON is CPU work: keep it off the loop.
+                value = await asyncio.to_thread(encode, envelope)
+                headers = envelope_headers(envelope, **{Header.REPLY_TO: self.reply_topic})
+                futures.append(await self.producer.send(topic, value, key_bytes(key), headers=headers))
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc
+
+    async def _read_replies(self) -> None:
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=1000)
+            except KafkaError as exc:
+                log.warning("reply_fetch_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            for records in batches.values():
+                for record in records:
+                    head = peek_head(record.value)
+                    if head is not None and head.correlation_id in self.awaiting:
+                        self.awaiting[head.correlation_id].add(record.value)
+
+
+def parse_reply(value: bytes, *types: type[BaseModel]) -> Envelope[Any]:
+    """A reply as the envelope of whichever of `types` its `type` names."""
+    head = EnvelopeHead.model_validate_json(value)
+    for payload_type in types:
+        if head.type == payload_type.__name__:
+            return Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
+    raise FacestreamError(ErrorCode.INTERNAL, f"unexpected reply type {head.type}")

@@ -1,0 +1,81 @@
+"""What the facade knows of the index replicas: their heartbeats on the replica-status topic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from core.errors import FacestreamError
+from core.kafka import decode, make_consumer
+from core.logging import get_logger
+from core.settings import Settings
+from schemas.events import ReplicaStatus
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    status: ReplicaStatus
+    received_at: float  # monotonic
+
+    @property
+    def age_s(self) -> float:
+        return time.monotonic() - self.received_at
+
+
+class ReplicaTracker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = settings.topics.replica_status
+        self.heartbeats: dict[str, Heartbeat] = {}
+        self._task: asyncio.Task[None] | None = None
+        # A replica that stopped beating is gone, whatever its last status said.
+        self.stale_after_s = max(3 * settings.status_interval_s, 10.0)
+
+    async def start(self) -> None:
+        self.consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
+        await self.consumer.start()
+        self.consumer.assign([TopicPartition(self.topic, 0)])
+        self._task = asyncio.create_task(self._follow(), name="replica-tracker")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    def live(self) -> list[Heartbeat]:
+        return [hb for hb in self.heartbeats.values() if hb.age_s <= self.stale_after_s]
+
+    def ready(self) -> list[Heartbeat]:
+        return [hb for hb in self.live() if hb.status.ready]
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=1000)
+            except KafkaError as exc:
+                log.warning("replica_status_fetch_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            for records in batches.values():
+                for record in records:
+                    replica_id = (record.key or b"").decode()
+                    if record.value is None:
+                        self.heartbeats.pop(replica_id, None)
+                        continue
+                    try:
+                        status = decode(record.value, ReplicaStatus).payload
+                    except (FacestreamError, ValidationError):
+                        continue
+                    # Old heartbeats replayed at startup carry their own age.
+                    age = max(time.time() - record.timestamp / 1000, 0.0)
+                    self.heartbeats[status.replica_id] = Heartbeat(status, time.monotonic() - age)

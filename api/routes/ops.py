@@ -1,0 +1,105 @@
+"""Operations: /health (liveness and readiness), /stats, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.auth import Permission, Principal
+from api.deps import GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permission
+from db import queries
+from db.session import ping
+from schemas.api import HealthResponse, ReplicaPublic, StatsResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "not ready: broker or replicas"}},
+    summary="Liveness and readiness",
+    description=(
+        "`ready` needs the broker and at least one caught-up index replica. With the database "
+        "away the API still identifies: status `degraded`, HTTP 200."
+    ),
+)
+async def health(request: Request, replicas: ReplicasDep) -> JSONResponse:
+    gateway = request.app.state.gateway
+    database_ok = await ping(request.app.state.db_engine, timeout_s=2.0)
+    broker_ok = gateway.started and await _broker_ok(gateway)
+    replicas_ok = bool(replicas.ready())
+    ready = broker_ok and replicas_ok
+    status = "ready" if ready and database_ok else "degraded" if ready else "unavailable"
+    body = HealthResponse(
+        status=status,
+        live=True,
+        ready=ready,
+        checks={"broker": broker_ok, "database": database_ok, "replicas": replicas_ok},
+        detail={"replicas": f"{len(replicas.ready())} ready of {len(replicas.live())} live"},
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/health/live", summary="Liveness only: the process answers")
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+async def _broker_ok(gateway: object) -> bool:
+    client = gateway.producer.client  # type: ignore[attr-defined]
+    try:
+        return bool(await asyncio.wait_for(client.fetch_all_metadata(), timeout=2.0))
+    except Exception:
+        return False
+
+
+@router.get("/stats", response_model=StatsResponse, summary="Gallery, replicas and traffic")
+async def stats(
+    request: Request,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+    replicas: ReplicasDep,
+    _: Annotated[Principal, permission(Permission.READ)],
+) -> StatsResponse:
+    persons = faces = None
+    try:
+        async with request.app.state.sessions() as session:
+            persons = await queries.count_persons(session)
+            faces = await queries.count_faces(session)
+    except Exception:  # the database being away must not take /stats down with it
+        pass
+    live = replicas.live()
+    ready = [hb for hb in live if hb.status.ready]
+    return StatsResponse(
+        persons=persons,
+        faces=faces,
+        gallery_size=max((hb.status.size for hb in ready), default=0),
+        replicas=[
+            ReplicaPublic(
+                replica_id=hb.status.replica_id,
+                group=hb.status.group,
+                ready=hb.status.ready,
+                size=hb.status.size,
+                lag=hb.status.lag,
+                model=hb.status.model,
+                backend=hb.status.backend,
+                restored_from=hb.status.restored_from,
+                applied_offsets=hb.status.applied_offsets,
+                seconds_since_heartbeat=round(hb.age_s, 3),
+            )
+            for hb in live
+        ],
+        in_flight=gateway.in_flight,
+        threshold=settings.threshold,
+        model=ready[0].status.model if ready else "",
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

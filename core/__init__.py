@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, errors, logging, metrics, Kafka helpers and the CLI."""

@@ -1,0 +1,106 @@
+"""Kafka plumbing shared by every process: client factories, envelope codec, headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel, ValidationError
+
+from core.errors import ErrorCode, FacestreamError
+from core.settings import Settings
+from schemas.envelope import Envelope, EnvelopeHead, Header
+
+P = TypeVar("P", bound=BaseModel)
+
+RawHeaders = Iterable[tuple[str, bytes]]
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    """Idempotent, acks=all: a retried send never duplicates a record within a partition."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "enable_idempotence": True,
+        "acks": "all",
+        "max_request_size": settings.max_message_bytes,
+        "linger_ms": 2,
+        "request_timeout_ms": 30_000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """Manual commits only: offsets move after the output of a record is acknowledged."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": settings.max_message_bytes,
+        "fetch_max_bytes": settings.max_message_bytes * 2,
+        "isolation_level": "read_committed",
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)
+
+
+def encode(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+def decode(value: bytes | None, payload_type: type[P]) -> Envelope[P]:
+    """Parse one record; anything malformed is an `invalid_message` (dead-letter material)."""
+    if value is None:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "record has no value")
+    try:
+        envelope = Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, _short(exc)) from exc
+    if envelope.type != payload_type.__name__:
+        raise FacestreamError(
+            ErrorCode.INVALID_MESSAGE, f"expected {payload_type.__name__}, got {envelope.type}"
+        )
+    return envelope
+
+
+def peek_head(value: bytes | None) -> EnvelopeHead | None:
+    """The envelope's routing fields, or None when the record is not an envelope at all."""
+    if value is None:
+        return None
+    try:
+        return EnvelopeHead.model_validate_json(value)
+    except ValidationError:
+        return None
+
+
+def envelope_headers(envelope: Envelope[Any], **extra: str | None) -> list[tuple[str, bytes]]:
+    headers = {
+        Header.EVENT_TYPE: envelope.type,
+        Header.SCHEMA_VERSION: str(envelope.schema_version),
+        Header.CORRELATION_ID: envelope.correlation_id,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    return [(k, v.encode()) for k, v in headers.items()]
+
+
+def header_map(headers: RawHeaders | None) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (headers or ())}
+
+
+def key_bytes(key: str | None) -> bytes | None:
+    return key.encode() if key is not None else None
+
+
+def _short(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{location}: {first.get('msg', 'invalid')}" if location else str(first.get("msg"))
+
+
+def offsets_by_partition(items: Mapping[Any, int]) -> dict[int, int]:
+    """TopicPartition-keyed offsets as plain {partition: offset}."""
+    return {tp.partition: offset for tp, offset in items.items()}

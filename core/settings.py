@@ -1,0 +1,129 @@
+"""The one Settings object: built at each entry point and passed down, never imported as a global."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+MultiFacePolicy = Literal["largest", "best_score", "reject"]
+Device = Literal["cpu", "cuda"]
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class TopicNames(BaseModel):
+    """Topic names carry their schema's major version: a breaking change is a new topic."""
+
+    prefix: str
+
+    @property
+    def enroll_requests(self) -> str:
+        return f"{self.prefix}.enroll.requests.v1"
+
+    @property
+    def identify_requests(self) -> str:
+        return f"{self.prefix}.identify.requests.v1"
+
+    @property
+    def embeddings(self) -> str:
+        return f"{self.prefix}.face.embeddings.v1"
+
+    @property
+    def identify_queries(self) -> str:
+        return f"{self.prefix}.identify.queries.v1"
+
+    @property
+    def identify_results(self) -> str:
+        return f"{self.prefix}.identify.results.v1"
+
+    @property
+    def enrollment_outcomes(self) -> str:
+        return f"{self.prefix}.enrollment.outcomes.v1"
+
+    @property
+    def replica_status(self) -> str:
+        return f"{self.prefix}.replica.status.v1"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.deadletter.v1"
+
+    def replies(self, instance_id: str) -> str:
+        return f"{self.prefix}.replies.v1.{instance_id}"
+
+
+class Settings(BaseSettings):
+    """Every knob of the product; env vars are FACESTREAM_<NAME>, also read from `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix="FACESTREAM_", env_file=".env", extra="ignore", frozen=True)
+
+    # --- API facade
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated key:role pairs, roles admin|enroller|identifier|viewer",
+    )
+    instance_id: str = Field(default_factory=_default_instance_id)
+    reply_timeout_s: float = 30.0
+    max_images_per_enroll: int = 16
+    max_request_bytes: int = 64 * MiB
+
+    # --- images and engine
+    max_image_bytes: int = 15 * MiB
+    max_image_pixels: int = 50_000_000
+    models_dir: Path = Path("var/models")
+    model_pack: str = "default"
+    device: Device = "cpu"
+    inference_threads: int = Field(default=0, description="onnxruntime intra-op threads; 0 = all cores")
+    detection_max_side: int = 640
+    detection_min_score: float = 0.6
+    multi_face_policy: MultiFacePolicy = "largest"
+    batch_max_size: int = 16
+    batch_max_wait_s: float = 0.02
+
+    # --- identification
+    threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
+    top_k: int = Field(default=5, ge=1, le=100)
+
+    # --- index replicas
+    index_backend: str = "faiss-flat"
+    index_dir: Path = Path("var/index")
+    replica_id: str = Field(default_factory=_default_instance_id)
+    replica_group: str = "replicas"
+    snapshot_interval_s: float = 30.0
+    status_interval_s: float = 2.0
+
+    # --- Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    topic_prefix: str = "facestream"
+    topic_partitions: int = 3
+    topic_replication_factor: int = 1
+    request_retention_ms: int = 60 * 60 * 1000
+
+    # --- PostgreSQL
+    database_url: str = "postgresql+asyncpg://facestream:facestream@127.0.0.1:55432/facestream"
+
+    # --- observability
+    log_level: str = "INFO"
+    log_json: bool = True
+    metrics_port: int = Field(default=0, description="Workers and replicas serve /metrics here; 0 = off")
+
+    @cached_property
+    def topics(self) -> TopicNames:
+        return TopicNames(prefix=self.topic_prefix)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Largest Kafka record we produce: one image, base64-encoded, plus its envelope."""
+        return self.max_image_bytes * 4 // 3 + MiB

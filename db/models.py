@@ -1,0 +1,146 @@
+"""Tables of the metadata projection. Generic types only: the schema runs on PostgreSQL and SQLite.
+
+The rows are a projection of the event log, written by one consumer and idempotent on event id
+(`processed_events`). Migrations (`migrations/versions/`) are written by hand and must match this
+module exactly; a test compares them with alembic's autogenerate.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Constraint names are part of the schema (migrations refer to them): fix them by convention.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ENROLLMENT_PENDING = "pending"
+ENROLLMENT_COMPLETE = "complete"
+
+ID_LENGTH = 128
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp on every backend: stored in UTC, always read back aware
+    (SQLite keeps no zone, so naive values coming back are UTC by construction)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Person(Timestamped, Base):
+    __tablename__ = "persons"
+
+    person_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    # `metadata` is reserved on declarative classes: the attribute is `attributes`.
+    attributes: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class Face(Timestamped, Base):
+    __tablename__ = "faces"
+    __table_args__ = (
+        Index(None, "person_id"),
+        Index(None, "enrollment_id"),
+        Index(None, "content_hash"),
+        Index(None, "model_id"),
+    )
+
+    face_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    person_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("persons.person_id", ondelete="CASCADE")
+    )
+    enrollment_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    embedding_dim: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[str] = mapped_column(String(256))  # "pack/recognizer@version"
+    model_pack: Mapped[str] = mapped_column(String(ID_LENGTH))
+    model_recognizer: Mapped[str] = mapped_column(String(ID_LENGTH))
+    model_version: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float] = mapped_column(Float)
+    det_score: Mapped[float] = mapped_column(Float)
+    bbox: Mapped[dict[str, float]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(128))
+    image_path: Mapped[str | None] = mapped_column(String(1024))
+    filename: Mapped[str] = mapped_column(String(512), default="")
+    source_topic: Mapped[str] = mapped_column(String(255))
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+
+
+class Enrollment(Timestamped, Base):
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        Index(None, "person_id"),
+        CheckConstraint(f"status IN ('{ENROLLMENT_PENDING}', '{ENROLLMENT_COMPLETE}')", name="status"),
+    )
+
+    enrollment_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    # No foreign key: an enrollment whose every image was rejected has no person row.
+    person_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    image_count: Mapped[int] = mapped_column(Integer)
+    accepted_count: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_count: Mapped[int] = mapped_column(Integer, default=0)
+    # One slot per image_index: null until that image's outcome has been projected.
+    outcomes: Mapped[list[dict[str, Any] | None]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default=ENROLLMENT_PENDING)
+
+
+class ProcessedEvent(Base):
+    """Idempotency ledger: an event id is applied at most once, in the same transaction."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (Index(None, "processed_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigInteger)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

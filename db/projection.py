@@ -1,0 +1,258 @@
+"""Apply events to the metadata projection, each exactly once.
+
+Every `apply_*` function records the event id in `processed_events` in the caller's transaction
+and returns False (changing nothing) when that id is already there, so a consumer may re-deliver
+a batch after a crash. Committing is the caller's job: commit the session after a batch, then
+commit the Kafka offsets (a crash in between re-delivers events that are then skipped).
+
+Event ids: records with a body use the envelope's `event_id`. A tombstone on a compacted topic
+has no body, hence no event id: use `record_event_id(topic, partition, offset)`, i.e.
+"{topic}:{partition}:{offset}", which names that record for as long as the log keeps it.
+
+`at` is the event's time (the envelope's `time`); it defaults to now and stamps the
+created_at / updated_at columns, so a replay rebuilds the same audit times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import ErrorCode, FacestreamError
+from db.models import (
+    ENROLLMENT_COMPLETE,
+    ENROLLMENT_PENDING,
+    Enrollment,
+    Face,
+    Person,
+    ProcessedEvent,
+    utcnow,
+)
+from schemas.events import FaceEmbedded, ImageEnrolled
+
+# Upserts are dialect statements; both dialects spell ON CONFLICT the same way.
+_INSERTS: dict[str, Callable[..., Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+_OUTCOME_FIELDS = {
+    "image_index",
+    "filename",
+    "status",
+    "face_id",
+    "quality",
+    "bbox",
+    "reason",
+    "message",
+}
+
+
+def record_event_id(topic: str, partition: int, offset: int) -> str:
+    """The event id of a record without a body (a tombstone): its position in the log."""
+    return f"{topic}:{partition}:{offset}"
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    try:
+        return _INSERTS[dialect](model)
+    except KeyError:
+        raise FacestreamError(ErrorCode.INTERNAL, f"no upsert for database dialect {dialect!r}") from None
+
+
+async def _claim(session: AsyncSession, *, event_id: str, topic: str, partition: int, offset: int) -> bool:
+    """Record the event id; False when it was already recorded (the event is a duplicate)."""
+    statement = (
+        _insert(session, ProcessedEvent)
+        .values(
+            event_id=event_id,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            processed_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[ProcessedEvent.event_id])
+        .returning(ProcessedEvent.event_id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def apply_face_embedded(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    fact: FaceEmbedded,
+    topic: str,
+    partition: int,
+    offset: int,
+    image_path: str | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Upsert the person (created on its first face) and the face. False if a duplicate."""
+    model = fact.embedding.model
+    vector = fact.embedding.vector_f32le
+    if len(vector) != 4 * model.dim:
+        raise FacestreamError(
+            ErrorCode.INVALID_MESSAGE,
+            f"face {fact.face_id}: embedding has {len(vector)} bytes, dim {model.dim} needs {4 * model.dim}",
+        )
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    now = at or utcnow()
+    person = _insert(session, Person).values(
+        person_id=fact.person_id, attributes={}, created_at=now, updated_at=now
+    )
+    await session.execute(
+        person.on_conflict_do_update(index_elements=[Person.person_id], set_={"updated_at": now})
+    )
+    values: dict[str, Any] = {
+        "person_id": fact.person_id,
+        "enrollment_id": fact.enrollment_id,
+        "embedding": vector,
+        "embedding_dim": model.dim,
+        "model_id": model.id,
+        "model_pack": model.pack,
+        "model_recognizer": model.recognizer,
+        "model_version": model.version,
+        "quality": fact.quality,
+        "det_score": fact.det_score,
+        "bbox": fact.bbox.model_dump(mode="json"),
+        "content_hash": fact.content_hash,
+        "image_path": image_path,
+        "filename": fact.filename,
+        "source_topic": topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "updated_at": now,
+    }
+    face = _insert(session, Face).values(face_id=fact.face_id, created_at=now, **values)
+    await session.execute(face.on_conflict_do_update(index_elements=[Face.face_id], set_=values))
+    return True
+
+
+async def apply_face_removed(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    face_id: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    at: datetime | None = None,
+) -> bool:
+    """Delete one face (a tombstone). The person row stays, even with no face left."""
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    deleted = await session.execute(delete(Face).where(Face.face_id == face_id).returning(Face.person_id))
+    person_id = deleted.scalar_one_or_none()
+    if person_id is not None:
+        await session.execute(
+            update(Person)
+            .where(Person.person_id == person_id)
+            .values(updated_at=at or utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+async def apply_person_removed(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    person_id: str,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> bool:
+    """Erase a person: their faces, their enrollments (outcomes carry filenames and face
+    boxes) and the person row. Deleting faces explicitly does not rely on the cascade."""
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    for statement in (
+        delete(Face).where(Face.person_id == person_id),
+        delete(Enrollment).where(Enrollment.person_id == person_id),
+        delete(Person).where(Person.person_id == person_id),
+    ):
+        await session.execute(statement.execution_options(synchronize_session=False))
+    return True
+
+
+async def apply_image_enrolled(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    fact: ImageEnrolled,
+    topic: str,
+    partition: int,
+    offset: int,
+    at: datetime | None = None,
+) -> bool:
+    """Merge one image's outcome into its enrollment (created by whichever outcome comes
+    first), recount, and mark it complete once every image_count outcome is in.
+
+    Outcomes may arrive in any order; a second outcome for the same image_index replaces the
+    first (a retried command), so counts never double."""
+    if not 0 <= fact.image_index < max(fact.image_count, 1):
+        raise FacestreamError(
+            ErrorCode.INVALID_MESSAGE,
+            f"enrollment {fact.enrollment_id}: image_index {fact.image_index} outside "
+            f"image_count {fact.image_count}",
+        )
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    now = at or utcnow()
+    await session.execute(
+        _insert(session, Enrollment)
+        .values(
+            enrollment_id=fact.enrollment_id,
+            person_id=fact.person_id,
+            image_count=fact.image_count,
+            accepted_count=0,
+            rejected_count=0,
+            outcomes=[None] * fact.image_count,
+            status=ENROLLMENT_PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Enrollment.enrollment_id])
+    )
+    enrollment = (
+        await session.execute(
+            select(Enrollment)
+            .where(Enrollment.enrollment_id == fact.enrollment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    image_count = max(enrollment.image_count, fact.image_count)
+    outcomes = list(enrollment.outcomes) + [None] * (image_count - len(enrollment.outcomes))
+    outcomes[fact.image_index] = fact.model_dump(mode="json", include=_OUTCOME_FIELDS)
+    # A new list (not an in-place edit) so the JSON column is seen as changed.
+    enrollment.outcomes = outcomes
+    enrollment.image_count = image_count
+    enrollment.accepted_count = sum(1 for o in outcomes if o and o["status"] == "accepted")
+    enrollment.rejected_count = sum(1 for o in outcomes if o and o["status"] == "rejected")
+    complete = all(o is not None for o in outcomes)
+    enrollment.status = ENROLLMENT_COMPLETE if complete else ENROLLMENT_PENDING
+    enrollment.updated_at = now
+    await session.flush()
+    return True
+
+
+async def prune_processed_events(session: AsyncSession, *, before: datetime) -> int:
+    """Forget the ids of events processed before `before`; returns how many were forgotten.
+
+    The ledger only has to cover what can still be re-delivered (records after the last
+    committed offset, or a replay the operator starts): keep well more than that window."""
+    result = await session.execute(
+        delete(ProcessedEvent)
+        .where(ProcessedEvent.processed_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,75 @@
+"""Build the real engine from settings: locate the pack on disk, create sessions, wire parts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from core.errors import ErrorCode, FacestreamError
+from core.settings import Settings
+from engine.decode import DecodeLimits
+from engine.detector import Detector, ScrfdDetector, YuNetDetector, create_yunet
+from engine.packs import ModelPack, get_pack, locate
+from engine.pipeline import FaceEngine
+from engine.quality import DefaultQuality
+from engine.recognizer import ArcFaceRecognizer, dynamic_batch_bytes
+from engine.sessions import create_session
+from schemas.events import ModelInfo
+
+
+def _yunet(path: Path, settings: Settings) -> Detector:
+    yunet = create_yunet(path, score_threshold=settings.detection_min_score)
+    return YuNetDetector(yunet, max_side=settings.detection_max_side)
+
+
+def _scrfd(path: Path, settings: Settings) -> Detector:
+    from insightface.model_zoo.scrfd import SCRFD
+
+    scrfd = SCRFD(model_file=str(path), session=create_session(path, settings))
+    return ScrfdDetector(
+        scrfd, max_side=settings.detection_max_side, score_threshold=settings.detection_min_score
+    )
+
+
+DETECTORS: dict[str, Callable[[Path, Settings], Detector]] = {"yunet": _yunet, "scrfd": _scrfd}
+
+
+def model_info(pack: ModelPack) -> ModelInfo:
+    recognizer = pack.required("recognizer")
+    return ModelInfo(
+        pack=pack.name,
+        recognizer=Path(recognizer.filename).stem,
+        version=pack.recognizer_version,
+        dim=pack.embedding_dim,
+    )
+
+
+def build_recognizer(pack: ModelPack, path: Path, settings: Settings) -> ArcFaceRecognizer:
+    session = create_session(dynamic_batch_bytes(path), settings)
+    out_dim = session.get_outputs()[0].shape[-1]
+    if isinstance(out_dim, int) and out_dim != pack.embedding_dim:
+        raise FacestreamError(
+            ErrorCode.MODEL_MISMATCH,
+            f"{path.name} outputs {out_dim}-d vectors; pack {pack.name!r} declares {pack.embedding_dim}",
+        )
+    return ArcFaceRecognizer(
+        session, model_file=path, model_info=model_info(pack), max_batch=settings.batch_max_size
+    )
+
+
+def build_engine(settings: Settings) -> FaceEngine:
+    pack = get_pack(settings.model_pack)
+    paths = locate(pack, settings.models_dir)
+    detector = DETECTORS[pack.detector_kind](paths["detector"], settings)
+    return FaceEngine(
+        detector=detector,
+        recognizer=build_recognizer(pack, paths["recognizer"], settings),
+        quality=DefaultQuality(),
+        limits=DecodeLimits(
+            max_bytes=settings.max_image_bytes,
+            max_pixels=settings.max_image_pixels,
+            # Twice the detection size keeps faces sharp enough for the 112 px crop.
+            draft_min_side=2 * settings.detection_max_side,
+        ),
+        multi_face_policy=settings.multi_face_policy,
+    )

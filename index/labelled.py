@@ -1,0 +1,310 @@
+"""The bookkeeping every backend shares, so that a backend only stores vectors under int64 labels.
+
+``LabelledIndex`` keeps face id <-> label and label -> person id, validates and normalises
+input (see ``index.base``), implements upsert, erasure, ``k`` clipping, save/load of the id
+maps and stats. A backend implements the ``_..._vectors`` hooks over int64 labels. Labels
+come from a counter that only grows (an upsert gives the face a fresh one), so a label never
+names two faces; ``save``/``load`` preserve labels and the counter.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from index.base import (
+    Hit,
+    IndexCorrupt,
+    IndexStats,
+    check_k,
+    check_model,
+    invalid,
+    unit_rows,
+)
+
+META_FILE = "meta.json"
+IDS_FILE = "ids.json"
+_SAVE_FORMAT = 1
+# Rough cost of one face's bookkeeping: two short str objects, an int, three dict slots.
+_BYTES_PER_FACE = 260
+
+
+def _check_ids(face_ids: Sequence[str], person_ids: Sequence[str], n: int) -> None:
+    for name, ids in (("face_ids", face_ids), ("person_ids", person_ids)):
+        if isinstance(ids, str | bytes):
+            raise invalid(f"{name} must be a sequence of strings, not a single string")
+        if len(ids) != n:
+            raise invalid(f"{len(ids)} {name} given for {n} vectors")
+        for value in ids:
+            if not isinstance(value, str) or not value:
+                raise invalid(f"{name} must be non-empty strings, got {value!r}")
+
+
+class LabelledIndex(ABC):
+    backend: ClassVar[str] = ""
+
+    def __init__(self, *, dim: int, model_id: str) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise invalid(f"dim must be a positive integer, got {dim!r}")
+        if not isinstance(model_id, str) or not model_id:
+            raise invalid("model_id must be a non-empty string")
+        self._dim = dim
+        self._model_id = model_id
+        self._forget_all()
+
+    # --- what a backend implements
+
+    @abstractmethod
+    def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Store unit float32 rows under new int64 labels (none of them present)."""
+
+    @abstractmethod
+    def _remove_vectors(self, labels: np.ndarray) -> None:
+        """Drop the rows of these int64 labels (all of them present)."""
+
+    @abstractmethod
+    def _search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inner products and labels ``(n, k)``, best first; label -1 where there is none.
+
+        ``1 <= k <= len(self)`` holds.
+        """
+
+    @abstractmethod
+    def _reset_vectors(self) -> None:
+        """Drop every row."""
+
+    @abstractmethod
+    def _vector_count(self) -> int: ...
+
+    @abstractmethod
+    def _vector_bytes(self) -> int:
+        """Estimate of the memory the stored vectors take."""
+
+    @abstractmethod
+    def _save_vectors(self, directory: Path) -> None: ...
+
+    @abstractmethod
+    def _load_vectors(self, directory: Path) -> None:
+        """Replace the rows with those ``_save_vectors`` wrote; may raise anything."""
+
+    def _stored_labels(self) -> np.ndarray | None:
+        """The labels the backend holds, if it can tell; checked against the ids on load."""
+        return None
+
+    def _options(self) -> dict[str, Any]:
+        """Constructor keyword arguments besides dim and model_id, saved and passed on load."""
+        return {}
+
+    # --- the VectorIndex interface
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def __len__(self) -> int:
+        return len(self._label_of)
+
+    def __contains__(self, face_id: object) -> bool:
+        return face_id in self._label_of
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self._dim}, model_id={self._model_id!r}, size={len(self)})"
+
+    def person_of(self, face_id: str) -> str | None:
+        label = self._label_of.get(face_id)
+        return None if label is None else self._person_of[label]
+
+    def add(
+        self,
+        face_ids: Sequence[str],
+        person_ids: Sequence[str],
+        vectors: np.ndarray,
+        *,
+        model_id: str | None = None,
+    ) -> None:
+        faces, persons, rows = self._prepare(face_ids, person_ids, vectors, model_id)
+        self._apply(faces, persons, rows)
+
+    def rebuild(
+        self,
+        face_ids: Sequence[str],
+        person_ids: Sequence[str],
+        vectors: np.ndarray,
+        *,
+        model_id: str | None = None,
+    ) -> None:
+        faces, persons, rows = self._prepare(face_ids, person_ids, vectors, model_id)
+        self._reset_vectors()
+        self._forget_all()
+        self._apply(faces, persons, rows)
+
+    def remove(self, face_ids: Iterable[str]) -> int:
+        if isinstance(face_ids, str | bytes):
+            raise invalid("face_ids must be a sequence of strings, not a single string")
+        labels = sorted({self._label_of[f] for f in face_ids if f in self._label_of})
+        if labels:
+            self._remove_vectors(np.asarray(labels, dtype=np.int64))
+            for label in labels:
+                self._forget(label)
+        return len(labels)
+
+    def remove_person(self, person_id: str) -> int:
+        labels = self._labels_of_person.get(person_id, set())
+        return self.remove([self._face_of[label] for label in labels])
+
+    def search(self, queries: np.ndarray, k: int, *, model_id: str | None = None) -> list[list[Hit]]:
+        check_model(self._model_id, model_id)
+        k = check_k(k)
+        rows = unit_rows(queries, self._dim)
+        if rows.shape[0] == 0:
+            return []
+        if not self._label_of:
+            return [[] for _ in range(rows.shape[0])]
+        scores, labels = self._search_vectors(rows, min(k, len(self)))
+        scores = np.clip(scores, -1.0, 1.0)
+        results: list[list[Hit]] = []
+        for row_scores, row_labels in zip(scores, labels, strict=True):
+            hits = []
+            for score, label in zip(row_scores.tolist(), row_labels.tolist(), strict=True):
+                face_id = self._face_of.get(label)
+                if face_id is not None:
+                    hits.append(Hit(face_id, self._person_of[label], score))
+            results.append(hits)
+        return results
+
+    def stats(self) -> IndexStats:
+        bookkeeping = sum(
+            sys.getsizeof(d) for d in (self._label_of, self._face_of, self._person_of, self._labels_of_person)
+        )
+        return IndexStats(
+            backend=self.backend,
+            size=len(self),
+            dim=self._dim,
+            model_id=self._model_id,
+            persons=len(self._labels_of_person),
+            memory_bytes=self._vector_bytes() + bookkeeping + _BYTES_PER_FACE * len(self),
+        )
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        labels = sorted(self._face_of)
+        meta = {
+            "format": _SAVE_FORMAT,
+            "backend": self.backend,
+            "dim": self._dim,
+            "model_id": self._model_id,
+            "size": len(labels),
+            "next_label": self._next_label,
+            "options": self._options(),
+        }
+        ids = {
+            "labels": labels,
+            "face_ids": [self._face_of[label] for label in labels],
+            "person_ids": [self._person_of[label] for label in labels],
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        (path / IDS_FILE).write_text(json.dumps(ids, separators=(",", ":")), encoding="utf-8")
+        self._save_vectors(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        path = Path(path)
+        try:
+            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+            ids = json.loads((path / IDS_FILE).read_text(encoding="utf-8"))
+            if meta["format"] != _SAVE_FORMAT or meta["backend"] != cls.backend:
+                raise IndexCorrupt(
+                    f"{path} holds a {meta['backend']!r} index in format {meta['format']},"
+                    f" not {cls.backend!r} format {_SAVE_FORMAT}"
+                )
+            index = cls(dim=int(meta["dim"]), model_id=str(meta["model_id"]), **meta["options"])
+            index._load_vectors(path)
+            index._restore_ids(ids["labels"], ids["face_ids"], ids["person_ids"])
+            index._next_label = max(int(meta["next_label"]), index._next_label)
+        except IndexCorrupt:
+            raise
+        except Exception as exc:
+            raise IndexCorrupt(f"cannot load a {cls.backend!r} index from {path}: {exc!r}") from exc
+        if len(index) != int(meta["size"]) or index._vector_count() != len(index):
+            raise IndexCorrupt(
+                f"{path}: {meta['size']} faces announced, {len(index)} ids and"
+                f" {index._vector_count()} vectors found"
+            )
+        stored = index._stored_labels()
+        if stored is not None and set(stored.tolist()) != set(index._face_of):
+            raise IndexCorrupt(f"{path}: the stored vectors' labels do not match the ids")
+        return index
+
+    # --- bookkeeping
+
+    def _prepare(
+        self,
+        face_ids: Sequence[str],
+        person_ids: Sequence[str],
+        vectors: np.ndarray,
+        model_id: str | None,
+    ) -> tuple[list[str], list[str], np.ndarray]:
+        check_model(self._model_id, model_id)
+        rows = unit_rows(vectors, self._dim)
+        _check_ids(face_ids, person_ids, rows.shape[0])
+        last = {face_id: i for i, face_id in enumerate(face_ids)}  # within a batch, last wins
+        if len(last) == len(face_ids):
+            return list(face_ids), list(person_ids), rows
+        keep = sorted(last.values())
+        return [face_ids[i] for i in keep], [person_ids[i] for i in keep], rows[keep]
+
+    def _apply(self, faces: list[str], persons: list[str], rows: np.ndarray) -> None:
+        if not faces:
+            return
+        replaced = sorted(self._label_of[f] for f in faces if f in self._label_of)
+        if replaced:
+            self._remove_vectors(np.asarray(replaced, dtype=np.int64))
+            for label in replaced:
+                self._forget(label)
+        labels = np.arange(self._next_label, self._next_label + len(faces), dtype=np.int64)
+        self._add_vectors(labels, rows)
+        self._next_label += len(faces)
+        for label, face_id, person_id in zip(labels.tolist(), faces, persons, strict=True):
+            self._remember(label, face_id, person_id)
+
+    def _restore_ids(self, labels: list[int], faces: list[str], persons: list[str]) -> None:
+        if not (len(labels) == len(faces) == len(persons)):
+            raise ValueError("id lists of different lengths")
+        for label, face_id, person_id in zip(labels, faces, persons, strict=True):
+            if not isinstance(label, int) or face_id in self._label_of or label in self._face_of:
+                raise ValueError(f"duplicate or invalid id entry {label!r} / {face_id!r}")
+            self._remember(label, face_id, person_id)
+        self._next_label = max(labels, default=-1) + 1
+
+    def _remember(self, label: int, face_id: str, person_id: str) -> None:
+        self._label_of[face_id] = label
+        self._face_of[label] = face_id
+        self._person_of[label] = person_id
+        self._labels_of_person.setdefault(person_id, set()).add(label)
+
+    def _forget(self, label: int) -> None:
+        face_id = self._face_of.pop(label)
+        person_id = self._person_of.pop(label)
+        del self._label_of[face_id]
+        labels = self._labels_of_person[person_id]
+        labels.discard(label)
+        if not labels:
+            del self._labels_of_person[person_id]
+
+    def _forget_all(self) -> None:
+        self._label_of: dict[str, int] = {}
+        self._face_of: dict[int, str] = {}
+        self._person_of: dict[int, str] = {}
+        self._labels_of_person: dict[str, set[int]] = {}
+        self._next_label = 0

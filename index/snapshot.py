@@ -1,0 +1,308 @@
+"""Atomic on-disk snapshots of an index together with the log offsets it reflects.
+
+Like a quix-streams state partition storing the changelog offset it reflects: a replica
+restores the snapshot, then consumes each partition from the stored offset (the NEXT
+offset to read), so it replays only the tail. Layout of ``directory``::
+
+    CURRENT                      name of the live snapshot (replaced atomically)
+    snapshot-<ns>-<hex>/         the live snapshot
+        manifest.json            SnapshotManifest: what it is and sha256 of every payload file
+        payload/...              what the backend's ``save`` wrote
+    .tmp-<hex>/                  a snapshot being written (or left by a crash: ignored)
+
+A snapshot is written into ``.tmp-*``, every file and directory fsynced, renamed to
+``snapshot-*``, and only then published by replacing ``CURRENT``; older snapshots and
+leftovers are deleted afterwards. A crash at any point leaves either the previous snapshot
+or the new one live, never a half-written one. One writer per directory (the replica that
+owns it). ``read_snapshot`` checks every byte against the manifest before loading, and
+answers ``SnapshotUnusable`` for anything it will not serve: the caller rebuilds from the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.errors import ErrorCode, FacestreamError
+from index import registry
+from index.base import VectorIndex
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+PAYLOAD = "payload"
+_SNAPSHOT_NAME = re.compile(r"^snapshot-[0-9]{20}-[0-9a-f]{8}$")
+_TMP_PREFIX = ".tmp-"
+_CHUNK = 1 << 20
+
+
+class UnusableReason(StrEnum):
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+    FOREIGN = "foreign"
+    INCOMPATIBLE = "incompatible"
+
+
+class SnapshotUnusable(Exception):
+    """This snapshot must not be served; rebuild the index from the log instead."""
+
+    def __init__(self, reason: UnusableReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class FileDigest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
+class SnapshotManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int
+    backend: str
+    model_id: str
+    dim: int = Field(ge=1)
+    size: int = Field(ge=0)
+    persons: int = Field(ge=0)
+    topic: str
+    offsets: dict[int, int] = Field(description="partition -> next offset to read")
+    created_at: datetime
+    files: dict[str, FileDigest] = Field(description="payload path (posix, relative) -> digest")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSnapshot:
+    index: VectorIndex
+    offsets: dict[int, int]
+    manifest: SnapshotManifest
+
+
+def write_snapshot(
+    index: VectorIndex, directory: Path, *, offsets: dict[int, int], topic: str
+) -> SnapshotManifest:
+    """Persist ``index`` with the offsets it reflects; returns the manifest written.
+
+    ``offsets`` maps each partition of ``topic`` to the next offset to read. Call it between
+    applied batches: the index must not change while it is being saved.
+    """
+    for partition, offset in offsets.items():
+        if not _is_int(partition) or not _is_int(offset) or partition < 0 or offset < 0:
+            raise FacestreamError(
+                ErrorCode.INVALID_PARAMETER, f"offset {partition!r}: {offset!r} is not valid"
+            )
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"snapshot-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    tmp = directory / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        index.save(tmp / PAYLOAD)
+        stats = index.stats()
+        manifest = SnapshotManifest(
+            format_version=FORMAT_VERSION,
+            backend=index.backend,
+            model_id=index.model_id,
+            dim=index.dim,
+            size=stats.size,
+            persons=stats.persons,
+            topic=topic,
+            offsets={int(p): int(o) for p, o in offsets.items()},
+            created_at=datetime.now(UTC),
+            files=_digest_payload(tmp / PAYLOAD),
+        )
+        _write_durably(tmp / MANIFEST, manifest.model_dump_json(indent=2).encode())
+        _fsync_tree(tmp)
+        os.rename(tmp, directory / name)
+        _fsync_dir(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer = directory / f"{CURRENT}{_TMP_PREFIX}{uuid.uuid4().hex}"
+    _write_durably(pointer, f"{name}\n".encode())
+    os.replace(pointer, directory / CURRENT)
+    _fsync_dir(directory)
+    _delete_all_but(directory, name)
+    return manifest
+
+
+def read_snapshot(
+    directory: Path,
+    *,
+    expected_model_id: str,
+    expected_topic: str,
+    expected_backend: str | None = None,
+) -> LoadedSnapshot:
+    """Load the live snapshot, or raise ``SnapshotUnusable`` saying why it cannot be served."""
+    directory = Path(directory)
+    snapshot = _live_snapshot(directory)
+    manifest = _read_manifest(snapshot)
+    if manifest.format_version != FORMAT_VERSION:
+        raise SnapshotUnusable(
+            UnusableReason.INCOMPATIBLE,
+            f"format version {manifest.format_version}, this build reads {FORMAT_VERSION}",
+        )
+    foreign = [
+        f"{what} {got!r} (expected {want!r})"
+        for what, got, want in (
+            ("model", manifest.model_id, expected_model_id),
+            ("topic", manifest.topic, expected_topic),
+            ("backend", manifest.backend, expected_backend or manifest.backend),
+        )
+        if got != want
+    ]
+    if manifest.backend not in registry.names():
+        foreign.append(f"backend {manifest.backend!r} is not registered")
+    if foreign:
+        raise SnapshotUnusable(UnusableReason.FOREIGN, f"{snapshot.name}: " + "; ".join(foreign))
+    _verify_payload(snapshot / PAYLOAD, manifest.files)
+    try:
+        index = registry.load(manifest.backend, snapshot / PAYLOAD)
+    except Exception as exc:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot.name}: {exc}") from exc
+    got = (index.backend, index.model_id, index.dim, len(index))
+    want = (manifest.backend, manifest.model_id, manifest.dim, manifest.size)
+    if got != want:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot.name}: loaded {got}, manifest says {want}")
+    return LoadedSnapshot(index=index, offsets=dict(manifest.offsets), manifest=manifest)
+
+
+# --- reading
+
+
+def _live_snapshot(directory: Path) -> Path:
+    try:
+        name = (directory / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SnapshotUnusable(UnusableReason.MISSING, f"no snapshot in {directory}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{directory / CURRENT}: {exc}") from exc
+    if not _SNAPSHOT_NAME.match(name):
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{directory / CURRENT} names {name!r}")
+    snapshot = directory / name
+    if not snapshot.is_dir():
+        raise SnapshotUnusable(UnusableReason.MISSING, f"{snapshot} does not exist")
+    return snapshot
+
+
+def _read_manifest(snapshot: Path) -> SnapshotManifest:
+    try:
+        raw = (snapshot / MANIFEST).read_bytes()
+        return SnapshotManifest.model_validate(json.loads(raw))
+    except FileNotFoundError:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot} has no manifest") from None
+    except (OSError, ValueError, ValidationError) as exc:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot / MANIFEST} is unreadable: {exc}") from exc
+
+
+def _verify_payload(payload: Path, expected: dict[str, FileDigest]) -> None:
+    try:
+        found = _payload_files(payload)
+    except OSError as exc:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{payload}: {exc}") from exc
+    if set(found) != set(expected):
+        raise SnapshotUnusable(
+            UnusableReason.CORRUPT,
+            f"{payload} holds {sorted(found)}, the manifest lists {sorted(expected)}",
+        )
+    for relative, digest in expected.items():
+        size, sha256 = _digest(found[relative])
+        if size != digest.bytes:
+            raise SnapshotUnusable(
+                UnusableReason.CORRUPT, f"{relative}: {size} bytes, expected {digest.bytes}"
+            )
+        if sha256 != digest.sha256:
+            raise SnapshotUnusable(UnusableReason.CORRUPT, f"{relative}: sha256 mismatch")
+
+
+# --- files
+
+
+def _payload_files(payload: Path) -> dict[str, Path]:
+    if not payload.is_dir():
+        raise FileNotFoundError(f"{payload} is not a directory")
+    return {
+        path.relative_to(payload).as_posix(): path
+        for path in sorted(payload.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    sha256 = hashlib.sha256()
+    size = 0
+    with path.open("rb") as file:
+        while chunk := file.read(_CHUNK):
+            sha256.update(chunk)
+            size += len(chunk)
+    return size, sha256.hexdigest()
+
+
+def _digest_payload(payload: Path) -> dict[str, FileDigest]:
+    digests = {}
+    for relative, path in _payload_files(payload).items():
+        size, sha256 = _digest(path)
+        digests[relative] = FileDigest(sha256=sha256, bytes=size)
+    return digests
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with path.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file (the backend wrote them without) and every directory under ``root``."""
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            _fsync_dir(path)
+        else:
+            with path.open("rb") as file:
+                os.fsync(file.fileno())
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _delete_all_but(directory: Path, live: str) -> None:
+    """Remove older snapshots and whatever a crashed writer left behind."""
+    for path in directory.iterdir():
+        stale = (
+            path.name.startswith(_TMP_PREFIX)
+            or path.name.startswith(f"{CURRENT}{_TMP_PREFIX}")
+            or (_SNAPSHOT_NAME.match(path.name) is not None and path.name != live)
+        )
+        if not stale:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

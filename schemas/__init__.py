@@ -1,0 +1,1 @@
+"""Message envelopes and API bodies. Pydantic only: this package imports nothing of ours."""

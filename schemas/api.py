@@ -1,0 +1,169 @@
+"""REST bodies of the facade (one model family per entity)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.events import BBox
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["no_face"])
+    message: str = Field(examples=["no face was found in the image"])
+    details: list[dict[str, object]] | None = None
+
+
+class AcceptedImage(BaseModel):
+    filename: str
+    face_id: str
+    quality: float
+    bbox: BBox
+    embedding_partition: int | None = None
+    embedding_offset: int | None = None
+
+
+class RejectedImage(BaseModel):
+    filename: str
+    reason: str = Field(examples=["no_face"])
+    message: str
+
+
+class EnrollResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "person_id": "jane.doe",
+                    "enrollment_id": "0f4c2b0d9a7e4f7c8e2a1b3c4d5e6f70",
+                    "accepted": [
+                        {
+                            "filename": "jane1.jpg",
+                            "face_id": "6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e",
+                            "quality": 0.87,
+                            "bbox": {"x": 120, "y": 80, "width": 210, "height": 260},
+                        }
+                    ],
+                    "rejected": [
+                        {
+                            "filename": "group.jpg",
+                            "reason": "multiple_faces",
+                            "message": "3 faces found",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    person_id: str
+    enrollment_id: str
+    model: str
+    accepted: list[AcceptedImage]
+    rejected: list[RejectedImage]
+
+
+class NoAcceptedImage(ErrorBody):
+    """422: every image was rejected; `code` is their common reason when they share one."""
+
+    person_id: str
+    rejected: list[RejectedImage]
+
+
+class CandidatePublic(BaseModel):
+    person_id: str
+    similarity: float
+
+
+class IdentifyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "person_id": "jane.doe",
+                    "similarity": 0.71,
+                    "unknown": False,
+                    "threshold": 0.35,
+                    "candidates": [
+                        {"person_id": "jane.doe", "similarity": 0.71},
+                        {"person_id": "john.roe", "similarity": 0.12},
+                    ],
+                    "model": "default/fr_feature@0.0.1",
+                }
+            ]
+        }
+    )
+
+    request_id: str
+    person_id: str | None
+    similarity: float | None
+    unknown: bool
+    threshold: float
+    candidates: list[CandidatePublic]
+    model: str
+    bbox: BBox | None = None
+    gallery_size: int
+    timings_ms: dict[str, float]
+
+
+class FacePublic(BaseModel):
+    face_id: str
+    quality: float
+    bbox: BBox | dict[str, float]
+    model_id: str
+    created_at: datetime
+
+
+class PersonPublic(BaseModel):
+    person_id: str
+    face_count: int
+    faces: list[FacePublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonSummaryPublic(BaseModel):
+    person_id: str
+    face_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonList(BaseModel):
+    items: list[PersonSummaryPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReplicaPublic(BaseModel):
+    replica_id: str
+    group: str
+    ready: bool
+    size: int
+    lag: int
+    model: str
+    backend: str
+    restored_from: str
+    applied_offsets: dict[int, int]
+    seconds_since_heartbeat: float
+
+
+class StatsResponse(BaseModel):
+    persons: int | None
+    faces: int | None
+    gallery_size: int
+    replicas: list[ReplicaPublic]
+    in_flight: int
+    threshold: float
+    model: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ready", "degraded", "unavailable"]
+    live: bool
+    ready: bool
+    checks: dict[str, bool]
+    detail: dict[str, str] = {}

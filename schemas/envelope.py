@@ -1,0 +1,60 @@
+"""The envelope every Kafka record carries, and the header names that travel beside it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+P = TypeVar("P", bound=BaseModel)
+
+SCHEMA_VERSION = 1
+
+
+class Header:
+    """Kafka header names. Ids also travel in the envelope; headers let routers skip parsing."""
+
+    EVENT_TYPE = "event_type"
+    SCHEMA_VERSION = "schema_version"
+    CORRELATION_ID = "correlation_id"
+    REQUEST_ID = "request_id"
+    REPLY_TO = "reply_to"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """event id, type, schema version, time and correlation id around one payload."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    event_id: str = Field(default_factory=new_id)
+    type: str
+    schema_version: int = SCHEMA_VERSION
+    time: datetime = Field(default_factory=utcnow)
+    correlation_id: str
+    payload: P
+
+    @classmethod
+    def wrap(cls, payload: P, *, correlation_id: str) -> Envelope[P]:
+        return Envelope[type(payload)](  # type: ignore[misc]
+            type=type(payload).__name__, correlation_id=correlation_id, payload=payload
+        )
+
+
+class EnvelopeHead(BaseModel):
+    """The envelope without its payload: enough to route or dead-letter a record."""
+
+    event_id: str
+    type: str
+    schema_version: int
+    time: datetime
+    correlation_id: str

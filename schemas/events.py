@@ -1,0 +1,189 @@
+"""Payloads on the topics. Commands are imperative (`EnrollFace`), facts past tense (`FaceEmbedded`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PERSON_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
+PersonId = Annotated[str, Field(pattern=PERSON_ID_PATTERN)]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+
+class BBox(_Payload):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class ModelInfo(_Payload):
+    """Which pack produced an embedding: vectors from different models never share an index."""
+
+    pack: str
+    recognizer: str
+    version: str
+    dim: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.pack}/{self.recognizer}@{self.version}"
+
+
+class Embedding(_Payload):
+    """A unit-norm vector as little-endian float32 bytes (exact, and 3x smaller than JSON floats)."""
+
+    model: ModelInfo
+    vector_f32le: bytes
+
+
+class ErrorInfo(_Payload):
+    code: str
+    message: str
+
+
+class StageTimings(_Payload):
+    decode_ms: float = 0.0
+    detect_ms: float = 0.0
+    align_ms: float = 0.0
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+
+
+# --- commands
+
+
+class EnrollFace(_Payload):
+    """Enroll one image for a person (a REST enrollment of N images is N commands)."""
+
+    enrollment_id: str
+    person_id: PersonId
+    image_index: int = Field(default=0, ge=0)
+    image_count: int = Field(default=1, ge=1)
+    filename: str = ""
+    image: bytes
+
+
+class IdentifyFace(_Payload):
+    """Identify the face in one image; cameras produce these straight onto the topic."""
+
+    request_id: str
+    image: bytes
+    top_k: int | None = Field(default=None, ge=1, le=100)
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    source: str = ""
+
+
+# --- facts
+
+
+class FaceEmbedded(_Payload):
+    """A face entered the gallery. Keyed by face id on the compacted embeddings topic;
+    a tombstone (null value) under the same key removes it."""
+
+    face_id: str
+    person_id: PersonId
+    enrollment_id: str
+    embedding: Embedding
+    quality: float
+    det_score: float
+    bbox: BBox
+    content_hash: str
+    filename: str = ""
+
+
+class ImageEnrolled(_Payload):
+    """Outcome of one EnrollFace: accepted with its face, or rejected with a machine-readable reason."""
+
+    enrollment_id: str
+    person_id: str
+    image_index: int
+    image_count: int
+    filename: str
+    status: Literal["accepted", "rejected"]
+    model: str
+    face_id: str | None = None
+    quality: float | None = None
+    bbox: BBox | None = None
+    reason: str | None = None
+    message: str | None = None
+    embedding_partition: int | None = None
+    embedding_offset: int | None = None
+    timings: StageTimings = StageTimings()
+
+
+class IdentifyQuery(_Payload):
+    """An embedded probe face, waiting for an index replica to search it."""
+
+    request_id: str
+    embedding: Embedding
+    top_k: int
+    threshold: float
+    bbox: BBox
+    det_score: float
+    quality: float
+    timings: StageTimings = StageTimings()
+
+
+class Candidate(_Payload):
+    person_id: str
+    similarity: float
+    face_id: str
+
+
+class FaceIdentified(_Payload):
+    """The answer to an IdentifyFace: the best person, or unknown below the threshold."""
+
+    request_id: str
+    person_id: str | None
+    similarity: float | None
+    unknown: bool
+    threshold: float
+    candidates: list[Candidate]
+    model: str
+    bbox: BBox | None = None
+    replica_id: str
+    gallery_size: int
+    timings: StageTimings = StageTimings()
+
+
+class IdentifyFailed(_Payload):
+    """An IdentifyFace that cannot be answered (no face, undecodable image, ...)."""
+
+    request_id: str
+    error: ErrorInfo
+    timings: StageTimings = StageTimings()
+
+
+class ReplicaStatus(_Payload):
+    """Heartbeat of one index replica, on a compacted topic keyed by replica id."""
+
+    replica_id: str
+    group: str
+    ready: bool
+    size: int
+    model: str
+    backend: str
+    applied_offsets: dict[int, int]
+    end_offsets: dict[int, int]
+    lag: int
+    restored_from: Literal["snapshot", "log"]
+    snapshot_offsets: dict[int, int] = {}
+
+
+class DeadLetter(_Payload):
+    """A record that could not be processed, with where it came from and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    reason: str
+    message: str
+    stage: str
+    value: bytes
+    headers: dict[str, str] = {}

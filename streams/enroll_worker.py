@@ -1,0 +1,111 @@
+"""Enroll worker (faust): EnrollFace micro-batches -> FaceEmbedded facts + ImageEnrolled outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+
+from core.errors import ErrorCode, FacestreamError
+from core.logging import get_logger
+from core.metrics import Metrics
+from core.settings import Settings
+from engine.types import Engine as FaceEngine
+from schemas.envelope import Header
+from schemas.events import EnrollFace
+from streams.batch_guard import run_guarded
+from streams.faust_app import make_faust_app
+from streams.handlers import enroll as handlers
+from streams.handlers.output import Output
+from streams.image_stage import analyse_batch, observe_timings, parse_messages
+from streams.producing import FaustSender, send_all
+
+log = get_logger(__name__)
+
+
+class EnrollProcessor:
+    """Thin: decode -> engine -> pure handlers -> produce. Offsets commit after the acks."""
+
+    def __init__(self, settings: Settings, engine: FaceEngine, metrics: Metrics, sender: Any) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.sender = sender
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
+
+    async def process(self, messages: Sequence[Any]) -> None:
+        topics = self.settings.topics
+        parsed, letters = parse_messages(
+            messages, EnrollFace, stage="enroll", topics=topics, metrics=self.metrics
+        )
+        loop = asyncio.get_running_loop()
+        items = await loop.run_in_executor(
+            self.executor, analyse_batch, self.engine, [envelope for envelope, _ in parsed]
+        )
+        self.metrics.batch_size.labels("enroll").observe(len(items))
+
+        embedded = [i for i in items if i.vector is not None and i.prepared is not None]
+        facts = [
+            handlers.embedded_fact(
+                i.envelope.payload,
+                i.prepared.faces[0],
+                i.vector,  # type: ignore[union-attr, arg-type]
+                content_hash=i.prepared.content_hash,
+                model=self.engine.model,  # type: ignore[union-attr]
+            )
+            for i in embedded
+        ]
+        acks = await send_all(
+            self.sender,
+            [
+                handlers.embedding_output(f, topics=topics, correlation_id=i.envelope.correlation_id)
+                for f, i in zip(facts, embedded, strict=True)
+            ],
+        )
+        accepted = {id(i): (f, a) for i, f, a in zip(embedded, facts, acks, strict=True)}
+
+        outputs: list[Output] = list(letters)
+        for item, (envelope, headers) in zip(items, parsed, strict=True):
+            command = envelope.payload
+            if id(item) in accepted:
+                fact, ack = accepted[id(item)]
+                outcome = handlers.accepted(
+                    command, fact, partition=ack.partition, offset=ack.offset, timings=item.timings
+                )
+                self.metrics.inferences.labels(self.engine.model.id).inc()
+            else:
+                error = item.error or FacestreamError(ErrorCode.INTERNAL, "no embedding produced")
+                outcome = handlers.rejected(command, error, model=self.engine.model, timings=item.timings)
+                self.metrics.errors.labels("enroll", error.code.value).inc()
+            outputs += handlers.outcome_outputs(
+                outcome,
+                topics=topics,
+                correlation_id=envelope.correlation_id,
+                reply_to=headers.get(Header.REPLY_TO),
+            )
+            observe_timings(self.metrics, item.timings)
+            log.info(
+                "image_enrolled" if outcome.status == "accepted" else "image_rejected",
+                correlation_id=envelope.correlation_id,
+                person_id=command.person_id,
+                face_id=outcome.face_id,
+                reason=outcome.reason,
+                **item.timings.model_dump(),
+            )
+        await send_all(self.sender, outputs)
+
+
+def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
+    app = make_faust_app(settings, "enroll")
+    source = app.topic(settings.topics.enroll_requests, value_serializer="raw", key_serializer="raw")
+    processor = EnrollProcessor(settings, engine, metrics, FaustSender(app.producer))
+
+    @app.agent(source)
+    async def enroll(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+            await run_guarded(processor.process, [event.message for event in events], stage="enroll")
+
+    return app

@@ -1,0 +1,27 @@
+"""A faust App configured from Settings for the image-processing workers."""
+
+from __future__ import annotations
+
+import faust
+
+from core.settings import Settings
+
+
+def make_faust_app(settings: Settings, name: str) -> faust.App:
+    return faust.App(
+        f"{settings.topic_prefix}-{name}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        # faust would otherwise open a web server on 0.0.0.0:6066.
+        web_enabled=False,
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        producer_acks=-1,
+        producer_max_request_size=settings.max_message_bytes,
+        consumer_max_fetch_size=settings.max_message_bytes,
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=settings.batch_max_size * 2,
+        # Inference on a large batch can take seconds on CPU: give it room before a rebalance.
+        broker_max_poll_interval=300.0,
+        stream_buffer_maxsize=settings.batch_max_size * 4,
+    )

@@ -1,0 +1,102 @@
+"""Enrollment: one EnrollFace command -> a FaceEmbedded fact and an ImageEnrolled outcome."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from core.errors import FacestreamError
+from core.settings import TopicNames
+from core.vectors import to_embedding
+from engine.types import PreparedFace
+from schemas.envelope import Envelope
+from schemas.events import EnrollFace, FaceEmbedded, ImageEnrolled, ModelInfo, StageTimings
+from streams.handlers.output import Output
+
+
+def face_id_for(person_id: str, content_hash: str) -> str:
+    """Deterministic: the same photo enrolled twice for a person is the same face, not two."""
+    return hashlib.sha256(f"{person_id}\x00{content_hash}".encode()).hexdigest()[:32]
+
+
+def embedded_fact(
+    command: EnrollFace,
+    face: PreparedFace,
+    vector: np.ndarray,
+    *,
+    content_hash: str,
+    model: ModelInfo,
+) -> FaceEmbedded:
+    return FaceEmbedded(
+        face_id=face_id_for(command.person_id, content_hash),
+        person_id=command.person_id,
+        enrollment_id=command.enrollment_id,
+        embedding=to_embedding(vector, model),
+        quality=face.quality,
+        det_score=face.det_score,
+        bbox=face.bbox,
+        content_hash=content_hash,
+        filename=command.filename,
+    )
+
+
+def accepted(
+    command: EnrollFace,
+    fact: FaceEmbedded,
+    *,
+    partition: int,
+    offset: int,
+    timings: StageTimings,
+) -> ImageEnrolled:
+    return ImageEnrolled(
+        enrollment_id=command.enrollment_id,
+        person_id=command.person_id,
+        image_index=command.image_index,
+        image_count=command.image_count,
+        filename=command.filename,
+        status="accepted",
+        model=fact.embedding.model.id,
+        face_id=fact.face_id,
+        quality=fact.quality,
+        bbox=fact.bbox,
+        embedding_partition=partition,
+        embedding_offset=offset,
+        timings=timings,
+    )
+
+
+def rejected(
+    command: EnrollFace, error: FacestreamError, *, model: ModelInfo, timings: StageTimings
+) -> ImageEnrolled:
+    return ImageEnrolled(
+        enrollment_id=command.enrollment_id,
+        person_id=command.person_id,
+        image_index=command.image_index,
+        image_count=command.image_count,
+        filename=command.filename,
+        status="rejected",
+        model=model.id,
+        reason=error.code.value,
+        message=error.message,
+        timings=timings,
+    )
+
+
+def embedding_output(fact: FaceEmbedded, *, topics: TopicNames, correlation_id: str) -> Output:
+    return Output(
+        topic=topics.embeddings,
+        key=fact.face_id,
+        envelope=Envelope.wrap(fact, correlation_id=correlation_id),
+    )
+
+
+def outcome_outputs(
+    outcome: ImageEnrolled, *, topics: TopicNames, correlation_id: str, reply_to: str | None
+) -> list[Output]:
+    """The outcome is a fact for the projection, and the reply for whoever asked."""
+    envelope = Envelope.wrap(outcome, correlation_id=correlation_id)
+    outputs = [Output(topic=topics.enrollment_outcomes, key=outcome.enrollment_id, envelope=envelope)]
+    if reply_to:
+        outputs.append(Output(topic=reply_to, key=outcome.enrollment_id, envelope=envelope))
+    return outputs

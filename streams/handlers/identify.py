@@ -1,0 +1,78 @@
+"""Identification: an IdentifyFace -> an IdentifyQuery for the index, or an IdentifyFailed reply."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import FacestreamError
+from core.settings import TopicNames
+from core.vectors import to_embedding
+from engine.types import PreparedFace
+from schemas.envelope import Envelope
+from schemas.events import (
+    ErrorInfo,
+    IdentifyFace,
+    IdentifyFailed,
+    IdentifyQuery,
+    ModelInfo,
+    StageTimings,
+)
+from streams.handlers.output import Output
+
+
+def query_for(
+    command: IdentifyFace,
+    face: PreparedFace,
+    vector: np.ndarray,
+    *,
+    model: ModelInfo,
+    default_top_k: int,
+    default_threshold: float,
+    timings: StageTimings,
+) -> IdentifyQuery:
+    return IdentifyQuery(
+        request_id=command.request_id,
+        embedding=to_embedding(vector, model),
+        top_k=command.top_k or default_top_k,
+        threshold=default_threshold if command.threshold is None else command.threshold,
+        bbox=face.bbox,
+        det_score=face.det_score,
+        quality=face.quality,
+        timings=timings,
+    )
+
+
+def failed(command: IdentifyFace, error: FacestreamError, *, timings: StageTimings) -> IdentifyFailed:
+    return IdentifyFailed(
+        request_id=command.request_id,
+        error=ErrorInfo(code=error.code.value, message=error.message),
+        timings=timings,
+    )
+
+
+def query_output(query: IdentifyQuery, *, topics: TopicNames, correlation_id: str, reply_to: str) -> Output:
+    return Output(
+        topic=topics.identify_queries,
+        key=query.request_id,
+        envelope=Envelope.wrap(query, correlation_id=correlation_id),
+        headers={"reply_to": reply_to},
+    )
+
+
+def reply_output(payload: IdentifyFailed, *, correlation_id: str, reply_to: str) -> Output:
+    return Output(
+        topic=reply_to,
+        key=payload.request_id,
+        envelope=Envelope.wrap(payload, correlation_id=correlation_id),
+    )
+
+
+def reply_topic(requested: str | None, topics: TopicNames) -> str:
+    """Where the answer goes: a facade's own reply topic, else the shared results topic.
+
+    Only the project's reply topics are accepted from a header, so that a producer cannot
+    make the pipeline write into arbitrary topics.
+    """
+    if requested and requested.startswith(topics.replies("")):
+        return requested
+    return topics.identify_results

@@ -1,0 +1,91 @@
+"""Identify worker (faust): IdentifyFace micro-batches -> IdentifyQuery for the index replicas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+
+from core.errors import ErrorCode, FacestreamError
+from core.logging import get_logger
+from core.metrics import Metrics
+from core.settings import Settings
+from engine.types import Engine as FaceEngine
+from schemas.envelope import Header
+from schemas.events import IdentifyFace
+from streams.batch_guard import run_guarded
+from streams.faust_app import make_faust_app
+from streams.handlers import identify as handlers
+from streams.handlers.output import Output
+from streams.image_stage import analyse_batch, observe_timings, parse_messages
+from streams.producing import FaustSender, send_all
+
+log = get_logger(__name__)
+
+
+class IdentifyProcessor:
+    def __init__(self, settings: Settings, engine: FaceEngine, metrics: Metrics, sender: Any) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.sender = sender
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identify-engine")
+
+    async def process(self, messages: Sequence[Any]) -> None:
+        topics = self.settings.topics
+        parsed, outputs = parse_messages(
+            messages, IdentifyFace, stage="identify", topics=topics, metrics=self.metrics
+        )
+        loop = asyncio.get_running_loop()
+        items = await loop.run_in_executor(
+            self.executor, analyse_batch, self.engine, [envelope for envelope, _ in parsed]
+        )
+        self.metrics.batch_size.labels("identify").observe(len(items))
+        for item, (envelope, headers) in zip(items, parsed, strict=True):
+            outputs.append(self._output(item, envelope, headers))
+        await send_all(self.sender, outputs)
+
+    def _output(self, item: Any, envelope: Any, headers: dict[str, str]) -> Output:
+        topics = self.settings.topics
+        reply_to = handlers.reply_topic(headers.get(Header.REPLY_TO), topics)
+        command = envelope.payload
+        observe_timings(self.metrics, item.timings)
+        if item.vector is not None and item.prepared is not None:
+            self.metrics.inferences.labels(self.engine.model.id).inc()
+            query = handlers.query_for(
+                command,
+                item.prepared.faces[0],
+                item.vector,
+                model=self.engine.model,
+                default_top_k=self.settings.top_k,
+                default_threshold=self.settings.threshold,
+                timings=item.timings,
+            )
+            log.info("face_embedded", correlation_id=envelope.correlation_id, **item.timings.model_dump())
+            return handlers.query_output(
+                query, topics=topics, correlation_id=envelope.correlation_id, reply_to=reply_to
+            )
+        error = item.error or FacestreamError(ErrorCode.INTERNAL, "no embedding produced")
+        self.metrics.errors.labels("identify", error.code.value).inc()
+        log.info("identify_failed", correlation_id=envelope.correlation_id, reason=error.code.value)
+        return handlers.reply_output(
+            handlers.failed(command, error, timings=item.timings),
+            correlation_id=envelope.correlation_id,
+            reply_to=reply_to,
+        )
+
+
+def build_identify_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
+    app = make_faust_app(settings, "identify")
+    source = app.topic(settings.topics.identify_requests, value_serializer="raw", key_serializer="raw")
+    processor = IdentifyProcessor(settings, engine, metrics, FaustSender(app.producer))
+
+    @app.agent(source)
+    async def identify(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+            await run_guarded(processor.process, [event.message for event in events], stage="identify")
+
+    return app

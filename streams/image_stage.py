@@ -1,0 +1,109 @@
+"""The shared body of the image workers: parse a micro-batch, prepare each image, embed all at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from core.errors import ErrorCode, FacestreamError
+from core.kafka import decode, header_map
+from core.logging import get_logger
+from core.metrics import Metrics
+from core.settings import TopicNames
+from engine.types import Engine as FaceEngine
+from engine.types import PreparedImage
+from schemas.envelope import Envelope
+from schemas.events import StageTimings
+from streams.handlers.dead_letter import dead_letter
+from streams.handlers.output import Output
+
+C = TypeVar("C", bound=BaseModel)
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Analysed(Generic[C]):
+    """One command after the engine: its prepared face and vector, or the error that stopped it."""
+
+    envelope: Envelope[C]
+    prepared: PreparedImage | None = None
+    vector: np.ndarray | None = None
+    error: FacestreamError | None = None
+    timings: StageTimings = field(default_factory=StageTimings)
+
+
+def analyse_batch(engine: FaceEngine, envelopes: Sequence[Envelope[Any]]) -> list[Analysed[Any]]:
+    """CPU-bound: runs in the worker's executor thread, never on the event loop."""
+    items = [Analysed(envelope=e) for e in envelopes]
+    for item in items:
+        try:
+            item.prepared = engine.prepare(item.envelope.payload.image)
+        except FacestreamError as exc:
+            item.error = exc
+        except Exception as exc:  # a decoder or model bug must not stall the partition
+            log.exception("prepare_failed", correlation_id=item.envelope.correlation_id)
+            item.error = FacestreamError(ErrorCode.INTERNAL, f"image processing failed: {type(exc).__name__}")
+    ready = [i for i in items if i.prepared is not None]
+    started = time.perf_counter()
+    vectors = engine.embed([i.prepared.faces[0].crop for i in ready if i.prepared]) if ready else []
+    embed_ms = (time.perf_counter() - started) * 1000 / max(len(ready), 1)
+    for item, vector in zip(ready, vectors, strict=True):
+        item.vector = vector
+    for item in items:
+        t = item.prepared.timings if item.prepared else {}
+        item.timings = StageTimings(
+            decode_ms=t.get("decode_ms", 0.0),
+            detect_ms=t.get("detect_ms", 0.0),
+            align_ms=t.get("align_ms", 0.0),
+            embed_ms=embed_ms if item.vector is not None else 0.0,
+        )
+    return items
+
+
+Parsed = tuple[Envelope[Any], dict[str, str]]
+
+
+def parse_messages(
+    messages: Sequence[Any],
+    command_type: type[C],
+    *,
+    stage: str,
+    topics: TopicNames,
+    metrics: Metrics,
+) -> tuple[list[Parsed], list[Output]]:
+    """Commands with their headers, and a dead letter for every record that is not one."""
+    parsed: list[Parsed] = []
+    letters: list[Output] = []
+    for msg in messages:
+        headers = header_map(msg.headers)
+        try:
+            parsed.append((decode(msg.value, command_type), headers))
+        except FacestreamError as exc:
+            letters.append(
+                dead_letter(
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    key=msg.key,
+                    value=msg.value,
+                    headers=headers,
+                    error=exc,
+                    stage=stage,
+                    topics=topics,
+                )
+            )
+            metrics.errors.labels(stage, exc.code.value).inc()
+    return parsed, letters
+
+
+def observe_timings(metrics: Metrics, timings: StageTimings) -> None:
+    for stage in ("decode", "detect", "align", "embed"):
+        value = getattr(timings, f"{stage}_ms")
+        if value:
+            metrics.stage_latency.labels(stage).observe(value / 1000)

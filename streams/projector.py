@@ -1,0 +1,133 @@
+"""Metadata projection: the embeddings log and enrollment outcomes -> PostgreSQL.
+
+Each batch is applied in one database transaction, committed, and only then are the Kafka
+offsets committed. Replays are harmless: every apply is idempotent on its event id. While
+the database is away, the batch is retried with backoff and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.errors import FacestreamError
+from core.kafka import decode, header_map, make_consumer, make_producer
+from core.logging import get_logger
+from core.metrics import Metrics
+from core.settings import Settings
+from db import projection
+from schemas.events import FaceEmbedded, ImageEnrolled
+from streams.handlers.dead_letter import dead_letter
+from streams.handlers.output import Output
+from streams.producing import send_all
+
+log = get_logger(__name__)
+
+MAX_BACKOFF_S = 30.0
+
+
+class Projector:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.sessions = sessions
+
+    async def run(self) -> None:
+        topics = self.settings.topics
+        # aiokafka clients bind to the running loop: create them inside it.
+        self.consumer: AIOKafkaConsumer = make_consumer(
+            self.settings,
+            topics.embeddings,
+            topics.enrollment_outcomes,
+            group_id=f"{self.settings.topic_prefix}.projector",
+        )
+        self.producer: AIOKafkaProducer = make_producer(self.settings)
+        await self.producer.start()
+        await self.consumer.start()
+        try:
+            while True:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                records = [r for rs in batches.values() for r in rs]
+                if records:
+                    await self._project_with_retry(records)
+        finally:
+            await self.consumer.stop()
+            await self.producer.stop()
+
+    async def _project_with_retry(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                letters = await self._project(records)
+                break
+            except (OperationalError, DBAPIError, OSError) as exc:
+                self.metrics.errors.labels("projector", "database_unavailable").inc()
+                log.warning("projection_retry", error=str(exc).splitlines()[0], backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        if letters:
+            await send_all(self.producer, letters)
+        await self.consumer.commit()
+
+    async def _project(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
+        letters: list[Output] = []
+        started = time.perf_counter()
+        async with self.sessions() as session, session.begin():
+            for record in records:
+                try:
+                    async with session.begin_nested():
+                        await self._apply(session, record)
+                    self.metrics.messages.labels(record.topic, "projected").inc()
+                except FacestreamError as exc:
+                    self.metrics.messages.labels(record.topic, "dead_letter").inc()
+                    letters.append(
+                        dead_letter(
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            key=record.key,
+                            value=record.value,
+                            headers=header_map(record.headers),
+                            error=exc,
+                            stage="projector",
+                            topics=self.settings.topics,
+                        )
+                    )
+        self.metrics.db_ops.labels("project_batch").observe(time.perf_counter() - started)
+        return letters
+
+    async def _apply(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
+        coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        topics = self.settings.topics
+        if record.topic == topics.embeddings and record.value is None:
+            await projection.apply_face_removed(
+                session,
+                event_id=projection.record_event_id(record.topic, record.partition, record.offset),
+                face_id=(record.key or b"").decode(),
+                **coords,
+            )
+        elif record.topic == topics.embeddings:
+            embedded = decode(record.value, FaceEmbedded)
+            await projection.apply_face_embedded(
+                session,
+                event_id=embedded.event_id,
+                fact=embedded.payload,
+                at=embedded.time,
+                **coords,
+            )
+        else:
+            enrolled = decode(record.value, ImageEnrolled)
+            await projection.apply_image_enrolled(
+                session,
+                event_id=enrolled.event_id,
+                fact=enrolled.payload,
+                at=enrolled.time,
+                **coords,
+            )

@@ -1,0 +1,1 @@
+"""db/ against a real PostgreSQL (marker `postgres`)."""

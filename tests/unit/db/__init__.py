@@ -1,0 +1,1 @@
+"""Unit tests of db/: hermetic, on SQLite files."""

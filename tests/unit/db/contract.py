@@ -1,0 +1,351 @@
+"""One behaviour suite for the projection, run on every backend (SQLite here, PostgreSQL in
+tests/integration/db). A subclass provides the `sessions` fixture: an async_sessionmaker on an
+empty, migrated database."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.errors import ErrorCode, FacestreamError
+from db.models import ProcessedEvent
+from db.projection import (
+    apply_face_embedded,
+    apply_face_removed,
+    apply_image_enrolled,
+    apply_person_removed,
+    prune_processed_events,
+    record_event_id,
+)
+from db.queries import (
+    count_faces,
+    count_persons,
+    face_ids_of_person,
+    get_enrollment,
+    get_face,
+    get_person,
+    list_persons,
+)
+from schemas.events import BBox, Embedding, ModelInfo
+from tests.unit.db.factories import (
+    MODEL,
+    OUTCOMES_TOPIC,
+    TOPIC,
+    at,
+    face_embedded,
+    image_enrolled,
+    vector,
+)
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def committed(sessions: Sessions, apply: Callable[..., Awaitable[bool]], **kwargs: Any) -> bool:
+    async with sessions() as session:
+        applied = await apply(session, **kwargs)
+        await session.commit()
+    return applied
+
+
+async def embed(sessions: Sessions, event_id: str, offset: int, **fact: Any) -> bool:
+    return await committed(
+        sessions,
+        apply_face_embedded,
+        event_id=event_id,
+        fact=face_embedded(**fact),
+        topic=TOPIC,
+        partition=0,
+        offset=offset,
+        at=at(offset),
+    )
+
+
+async def tombstone(sessions: Sessions, face_id: str, offset: int) -> bool:
+    return await committed(
+        sessions,
+        apply_face_removed,
+        event_id=record_event_id(TOPIC, 0, offset),
+        face_id=face_id,
+        topic=TOPIC,
+        partition=0,
+        offset=offset,
+        at=at(offset),
+    )
+
+
+async def outcome(sessions: Sessions, event_id: str, offset: int, **fact: Any) -> bool:
+    return await committed(
+        sessions,
+        apply_image_enrolled,
+        event_id=event_id,
+        fact=image_enrolled(**fact),
+        topic=OUTCOMES_TOPIC,
+        partition=1,
+        offset=offset,
+        at=at(offset),
+    )
+
+
+async def read(sessions: Sessions, query: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+    async with sessions() as session:
+        return await query(session, **kwargs)
+
+
+class ProjectionContract:
+    # --- faces and persons
+
+    async def test_face_embedded_creates_person_and_face(self, sessions: Sessions) -> None:
+        assert await embed(sessions, "ev1", 10, face_id="f1", person_id="alice")
+
+        face = await read(sessions, get_face, face_id="f1")
+        assert face is not None
+        assert face.person_id == "alice"
+        assert face.embedding == Embedding(model=MODEL, vector_f32le=vector(1.0, 0.0, 0.0, 0.0))
+        assert face.model_id == "default/fr_feature@1"
+        assert face.bbox == BBox(x=1.0, y=2.0, width=30.0, height=40.0)
+        assert (face.quality, face.det_score) == (0.9, 0.95)
+        assert (face.content_hash, face.filename, face.image_path) == ("sha256:f1", "f1.jpg", None)
+        assert (face.source_topic, face.source_partition, face.source_offset) == (TOPIC, 0, 10)
+        assert face.created_at == at(10)
+        assert face.created_at.tzinfo is not None
+
+        person = await read(sessions, get_person, person_id="alice")
+        assert person is not None
+        assert person.face_count == 1
+        assert [f.face_id for f in person.faces] == ["f1"]
+        assert person.faces[0].model_id == "default/fr_feature@1"
+        assert person.faces[0].bbox == face.bbox
+        assert person.metadata == {}
+        assert person.created_at == person.updated_at == at(10)
+
+    async def test_same_event_twice_is_applied_once(self, sessions: Sessions) -> None:
+        assert await embed(sessions, "ev1", 10, face_id="f1")
+        assert not await embed(sessions, "ev1", 10, face_id="f1")
+        # even a changed body under the same event id is skipped
+        assert not await embed(sessions, "ev1", 10, face_id="f2")
+
+        assert await read(sessions, count_faces) == 1
+        assert await read(sessions, face_ids_of_person, person_id="p1") == ["f1"]
+        async with sessions() as session:
+            ledger = await session.scalar(select(func.count()).select_from(ProcessedEvent))
+        assert ledger == 1
+
+    async def test_duplicates_within_one_transaction(self, sessions: Sessions) -> None:
+        async with sessions() as session:
+            for _ in range(2):
+                await apply_face_embedded(
+                    session, event_id="ev1", fact=face_embedded(), topic=TOPIC,
+                    partition=0, offset=1,
+                )  # fmt: skip
+            await session.commit()
+        assert await read(sessions, count_faces) == 1
+
+    async def test_same_face_new_event_upserts(self, sessions: Sessions) -> None:
+        assert await embed(sessions, "ev1", 10, face_id="f1", quality=0.5)
+        assert await embed(sessions, "ev2", 20, face_id="f1", quality=0.7)
+
+        face = await read(sessions, get_face, face_id="f1")
+        assert face.quality == 0.7
+        assert face.source_offset == 20
+        assert (face.created_at, face.updated_at) == (at(10), at(20))
+        person = await read(sessions, get_person, person_id="p1")
+        assert (person.face_count, person.created_at, person.updated_at) == (1, at(10), at(20))
+
+    async def test_rolled_back_event_is_applied_again(self, sessions: Sessions) -> None:
+        async with sessions() as session:
+            assert await apply_face_embedded(
+                session, event_id="ev1", fact=face_embedded(), topic=TOPIC, partition=0, offset=1
+            )
+            await session.rollback()
+        assert await embed(sessions, "ev1", 1)
+        assert await read(sessions, count_faces) == 1
+
+    async def test_wrong_embedding_length_is_rejected(self, sessions: Sessions) -> None:
+        bad = Embedding(model=ModelInfo(pack="p", recognizer="r", version="1", dim=512),
+                        vector_f32le=vector(1.0, 0.0))  # fmt: skip
+        with pytest.raises(FacestreamError) as caught:
+            await embed(sessions, "ev1", 1, embedding=bad)
+        assert caught.value.code is ErrorCode.INVALID_MESSAGE
+        assert await read(sessions, count_faces) == 0
+
+    async def test_512d_embedding_round_trips_exactly(self, sessions: Sessions) -> None:
+        values = [i / 512 for i in range(512)]
+        model = ModelInfo(pack="default", recognizer="fr", version="1", dim=512)
+        embedding = Embedding(model=model, vector_f32le=struct.pack("<512f", *values))
+        assert await embed(sessions, "ev1", 1, embedding=embedding)
+        face = await read(sessions, get_face, face_id="f1")
+        assert face.embedding == embedding
+
+    # --- removal
+
+    async def test_tombstone_removes_face_and_keeps_person(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 10, face_id="f1")
+        await embed(sessions, "ev2", 11, face_id="f2")
+        assert await tombstone(sessions, "f1", 12)
+        assert not await tombstone(sessions, "f1", 12)  # the same tombstone, re-delivered
+
+        assert await read(sessions, get_face, face_id="f1") is None
+        assert await read(sessions, face_ids_of_person, person_id="p1") == ["f2"]
+        assert await tombstone(sessions, "f2", 13)
+        person = await read(sessions, get_person, person_id="p1")
+        assert person is not None
+        assert (person.face_count, person.faces, person.updated_at) == (0, (), at(13))
+
+    async def test_tombstone_of_unknown_face_is_recorded(self, sessions: Sessions) -> None:
+        assert await tombstone(sessions, "nobody", 5)
+        assert not await tombstone(sessions, "nobody", 5)
+        assert await read(sessions, count_persons) == 0
+
+    async def test_face_readded_after_tombstone(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1, face_id="f1")
+        await tombstone(sessions, "f1", 2)
+        assert await embed(sessions, "ev3", 3, face_id="f1")
+        assert await read(sessions, face_ids_of_person, person_id="p1") == ["f1"]
+
+    async def test_person_removed_erases_faces_and_enrollments(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1, face_id="f1", person_id="alice")
+        await embed(sessions, "ev2", 2, face_id="f2", person_id="alice")
+        await embed(sessions, "ev3", 3, face_id="f3", person_id="bob")
+        await outcome(sessions, "o1", 1, image_index=0, person_id="alice", enrollment_id="ea")
+        await outcome(sessions, "o2", 2, image_index=0, person_id="bob", enrollment_id="eb")
+
+        removal = {"event_id": "rm1", "person_id": "alice", "topic": "t", "partition": 0,
+                   "offset": 9}  # fmt: skip
+        assert await committed(sessions, apply_person_removed, **removal)
+        assert not await committed(sessions, apply_person_removed, **removal)
+
+        assert await read(sessions, get_person, person_id="alice") is None
+        assert await read(sessions, face_ids_of_person, person_id="alice") == []
+        assert await read(sessions, get_enrollment, enrollment_id="ea") is None
+        assert await read(sessions, get_enrollment, enrollment_id="eb") is not None
+        assert await read(sessions, count_faces) == 1
+        assert await read(sessions, count_persons) == 1
+
+    # --- enrollments
+
+    async def test_enrollment_outcomes_merge_in_any_order(self, sessions: Sessions) -> None:
+        assert await outcome(sessions, "o2", 1, image_index=2, status="rejected")
+        enrollment = await read(sessions, get_enrollment, enrollment_id="e1")
+        assert (enrollment.status, enrollment.accepted_count, enrollment.rejected_count) == (
+            "pending", 0, 1,
+        )  # fmt: skip
+        assert enrollment.missing_indexes == (0, 1)
+
+        assert await outcome(sessions, "o0", 2, image_index=0)
+        assert not await outcome(sessions, "o0", 2, image_index=0)  # re-delivered
+        enrollment = await read(sessions, get_enrollment, enrollment_id="e1")
+        assert (enrollment.status, enrollment.accepted_count, enrollment.rejected_count) == (
+            "pending", 1, 1,
+        )  # fmt: skip
+
+        assert await outcome(sessions, "o1", 3, image_index=1)
+        enrollment = await read(sessions, get_enrollment, enrollment_id="e1")
+        assert enrollment.complete
+        assert (enrollment.image_count, enrollment.accepted_count, enrollment.rejected_count) == (
+            3, 2, 1,
+        )  # fmt: skip
+        assert [o.image_index for o in enrollment.outcomes] == [0, 1, 2]
+        assert [o.status for o in enrollment.outcomes] == ["accepted", "accepted", "rejected"]
+        first, _, rejected = enrollment.outcomes
+        assert (first.face_id, first.filename, first.quality) == ("f0", "img0.jpg", 0.8)
+        assert first.bbox == BBox(x=0, y=0, width=10, height=10)
+        assert (rejected.reason, rejected.face_id, rejected.bbox) == ("no_face", None, None)
+        assert (enrollment.created_at, enrollment.updated_at) == (at(1), at(3))
+        assert enrollment.created_at.tzinfo == UTC
+
+    async def test_retried_image_replaces_its_outcome(self, sessions: Sessions) -> None:
+        await outcome(sessions, "a", 1, image_index=0, image_count=1, status="rejected")
+        await outcome(sessions, "b", 2, image_index=0, image_count=1, status="accepted")
+        enrollment = await read(sessions, get_enrollment, enrollment_id="e1")
+        assert (enrollment.accepted_count, enrollment.rejected_count) == (1, 0)
+        assert enrollment.complete
+
+    async def test_enrollment_outcomes_in_one_transaction(self, sessions: Sessions) -> None:
+        async with sessions() as session:
+            for i in range(3):
+                await apply_image_enrolled(
+                    session, event_id=f"o{i}", fact=image_enrolled(i), topic=OUTCOMES_TOPIC,
+                    partition=0, offset=i,
+                )  # fmt: skip
+            await session.commit()
+        enrollment = await read(sessions, get_enrollment, enrollment_id="e1")
+        assert (enrollment.status, enrollment.accepted_count) == ("complete", 3)
+
+    async def test_image_index_out_of_range_is_rejected(self, sessions: Sessions) -> None:
+        with pytest.raises(FacestreamError) as caught:
+            await outcome(sessions, "o", 1, image_index=3, image_count=3)
+        assert caught.value.code is ErrorCode.INVALID_MESSAGE
+
+    # --- queries
+
+    async def test_list_and_count_persons(self, sessions: Sessions) -> None:
+        for n, person_id in enumerate(["carol", "alice", "bob"]):
+            await embed(sessions, f"ev{n}", n, face_id=f"{person_id}-1", person_id=person_id)
+        await embed(sessions, "ev9", 9, face_id="alice-2", person_id="alice")
+
+        page = await read(sessions, list_persons, limit=2, offset=0)
+        assert [(p.person_id, p.face_count) for p in page] == [("alice", 2), ("bob", 1)]
+        page = await read(sessions, list_persons, limit=2, offset=2)
+        assert [(p.person_id, p.face_count) for p in page] == [("carol", 1)]
+        assert await read(sessions, list_persons, limit=10, offset=3) == []
+        assert await read(sessions, count_persons) == 3
+        assert await read(sessions, count_faces) == 4
+        assert await read(sessions, count_faces, person_id="alice") == 2
+        assert await read(sessions, count_faces, model_id=MODEL.id) == 4
+        assert await read(sessions, count_faces, model_id="other/x@1") == 0
+
+    async def test_person_with_no_faces_is_listed(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1)
+        await tombstone(sessions, "f1", 2)
+        assert [(p.person_id, p.face_count) for p in await read(sessions, list_persons)] == [("p1", 0)]
+
+    async def test_unknown_ids_read_as_none(self, sessions: Sessions) -> None:
+        assert await read(sessions, get_person, person_id="nobody") is None
+        assert await read(sessions, get_face, face_id="nothing") is None
+        assert await read(sessions, get_enrollment, enrollment_id="never") is None
+        assert await read(sessions, face_ids_of_person, person_id="nobody") == []
+        assert await read(sessions, count_faces) == 0
+        assert await read(sessions, list_persons) == []
+
+    async def test_reads_see_writes_of_the_same_session(self, sessions: Sessions) -> None:
+        async with sessions() as session:
+            await apply_face_embedded(
+                session, event_id="ev1", fact=face_embedded(quality=0.1), topic=TOPIC,
+                partition=0, offset=1,
+            )  # fmt: skip
+            face = await get_face(session, face_id="f1")
+            assert face is not None
+            assert face.quality == 0.1
+            await apply_face_embedded(
+                session, event_id="ev2", fact=face_embedded(quality=0.2), topic=TOPIC,
+                partition=0, offset=2,
+            )  # fmt: skip
+            face = await get_face(session, face_id="f1")
+            assert face is not None
+            assert face.quality == 0.2
+            await apply_face_removed(session, event_id="t", face_id="f1", topic=TOPIC, partition=0, offset=3)
+            assert await get_face(session, face_id="f1") is None
+            person = await get_person(session, person_id="p1")
+            assert person is not None
+            assert person.face_count == 0
+            await session.commit()
+
+    # --- the ledger
+
+    async def test_prune_processed_events(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1)
+        await embed(sessions, "ev2", 2, face_id="f2")
+        async with sessions() as session:
+            long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+            assert await prune_processed_events(session, before=long_ago) == 0
+            tomorrow = datetime.now(UTC) + timedelta(days=1)
+            assert await prune_processed_events(session, before=tomorrow) == 2
+            await session.commit()
+        assert await embed(sessions, "ev1", 1)  # forgotten: applied again, still one face
+        assert await read(sessions, count_faces) == 2

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from core.errors import ErrorCode, FacestreamError
+from engine.decode import DecodeLimits
+from engine.detector import DetectedFace
+from engine.pipeline import FaceEngine
+from engine.quality import DefaultQuality
+from schemas.events import ModelInfo
+from tests.unit.engine.images import encode, gradient
+
+# engine.align silences this at import; pytest re-arms warnings per test.
+pytestmark = pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+
+INFO = ModelInfo(pack="stub", recognizer="stub", version="1", dim=4)
+
+
+def _face(x: float, y: float, size: float, score: float) -> DetectedFace:
+    template = np.array([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]])
+    landmarks = (template * size + [x, y]).astype(np.float32)
+    return DetectedFace((x, y, size, size), landmarks, score)
+
+
+class StubDetector:
+    def __init__(self, faces: list[DetectedFace]) -> None:
+        self.faces = faces
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detect(self, bgr: np.ndarray) -> list[DetectedFace]:
+        self.shapes.append(bgr.shape)
+        return self.faces
+
+
+class StubRecognizer:
+    model_info = INFO
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        return np.ones((len(crops), 4), np.float32) / 2
+
+
+def _engine(faces: list[DetectedFace], policy: str = "largest", draft: int = 0) -> FaceEngine:
+    return FaceEngine(
+        detector=StubDetector(faces),
+        recognizer=StubRecognizer(),
+        quality=DefaultQuality(),
+        limits=DecodeLimits(max_bytes=10**7, max_pixels=10**8, draft_min_side=draft),
+        multi_face_policy=policy,
+    )
+
+
+def test_prepare_returns_aligned_crop_hash_and_timings() -> None:
+    image = encode(gradient(320, 240), "PNG")
+    prepared = _engine([_face(50, 40, 100, 0.9)]).prepare(image)
+    assert prepared.content_hash == hashlib.sha256(image).hexdigest()
+    assert prepared.face_count == 1
+    assert set(prepared.timings) == {"decode_ms", "detect_ms", "align_ms"}
+    assert all(v >= 0 for v in prepared.timings.values())
+    assert prepared.format == "PNG" and prepared.size == (320, 240)
+    (face,) = prepared.faces
+    assert face.crop.shape == (112, 112, 3) and face.crop.dtype == np.uint8
+    assert (face.bbox.x, face.bbox.y, face.bbox.width, face.bbox.height) == (50, 40, 100, 100)
+    assert face.det_score == 0.9
+    assert 0.0 <= face.quality <= 1.0
+
+
+def test_policy_and_face_count() -> None:
+    faces = [_face(0, 0, 50, 0.99), _face(100, 100, 120, 0.7)]
+    image = encode(gradient(320, 240), "PNG")
+    prepared = _engine(faces).prepare(image)
+    assert prepared.face_count == 2
+    assert [f.bbox.width for f in prepared.faces] == [120]
+    assert [f.det_score for f in _engine(faces, "best_score").prepare(image).faces] == [0.99]
+    assert len(_engine(faces, "all").prepare(image).faces) == 2
+    with pytest.raises(FacestreamError) as info:
+        _engine(faces, "reject").prepare(image)
+    assert info.value.code == ErrorCode.MULTIPLE_FACES
+
+
+def test_no_face_and_bad_bytes() -> None:
+    with pytest.raises(FacestreamError) as info:
+        _engine([]).prepare(encode(gradient(), "PNG"))
+    assert info.value.code == ErrorCode.NO_FACE
+    with pytest.raises(FacestreamError) as info:
+        _engine([_face(0, 0, 10, 0.9)]).prepare(b"not an image")
+    assert info.value.code == ErrorCode.UNDECODABLE_IMAGE
+
+
+def test_drafted_jpeg_boxes_come_back_in_original_pixels() -> None:
+    engine = _engine([_face(100, 50, 100, 0.9)], draft=400)
+    prepared = engine.prepare(encode(gradient(1600, 1200), "JPEG"))
+    assert engine._detector.shapes == [(300, 400, 3)]  # type: ignore[attr-defined]
+    (face,) = prepared.faces
+    assert (face.bbox.x, face.bbox.y, face.bbox.width) == (400, 200, 400)
+    np.testing.assert_allclose(face.landmarks[0], [(100 + 30) * 4, (50 + 40) * 4])
+    assert prepared.size == (1600, 1200)
+
+
+def test_embed_and_model() -> None:
+    engine = _engine([])
+    assert engine.model == INFO
+    assert engine.embed([np.zeros((112, 112, 3), np.uint8)] * 3).shape == (3, 4)
+
+
+def test_unknown_policy_fails_at_construction() -> None:
+    with pytest.raises(ValueError):
+        _engine([], "random")
