@@ -61,6 +61,11 @@ class TopicNames(BaseModel):
     def replies(self, instance_id: str) -> str:
         return f"{self.prefix}.replies.v1.{instance_id}"
 
+    def is_reply_topic(self, name: str | None) -> bool:
+        """A facade's reply topic: the only kind a `reply_to` header may name."""
+        prefix = self.replies("")
+        return name is not None and len(name) > len(prefix) and name.startswith(prefix)
+
 
 class Settings(BaseSettings):
     """Every knob of the product; env vars are FACESTREAM_<NAME>, also read from `.env`."""
@@ -93,7 +98,9 @@ class Settings(BaseSettings):
     batch_max_wait_s: float = 0.02
 
     # --- identification
-    threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
+    threshold: float = Field(
+        default=0.45, ge=-1.0, le=1.0, description="Cosine similarity below which a match is unknown"
+    )
     top_k: int = Field(default=5, ge=1, le=100)
 
     # --- index replicas

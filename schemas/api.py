@@ -148,6 +148,7 @@ class ReplicaPublic(BaseModel):
     backend: str
     restored_from: str
     applied_offsets: dict[int, int]
+    snapshot_offsets: dict[int, int]
     seconds_since_heartbeat: float
 
 

@@ -71,6 +71,13 @@ class _Pending:
             )
 
 
+def _check_query(query: IdentifyQuery) -> None:
+    """A query the index cannot search is poison: dead-letter it rather than stop serving."""
+    vector = from_embedding(query.embedding)  # wrong length or non-finite values raise
+    if query.top_k < 1 or not np.linalg.norm(vector) > 0:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "query needs top_k >= 1 and a non-zero vector")
+
+
 class IndexReplica:
     def __init__(self, settings: Settings, metrics: Metrics, model: ModelInfo) -> None:
         self.settings = settings
@@ -248,6 +255,8 @@ class IndexReplica:
             headers = header_map(record.headers)
             try:
                 envelope = decode(record.value, IdentifyQuery)
+                if envelope.payload.embedding.model.id == self.model.id:
+                    _check_query(envelope.payload)
             except FacestreamError as exc:
                 outputs.append(
                     dead_letter(

@@ -90,6 +90,7 @@ async def stats(
                 backend=hb.status.backend,
                 restored_from=hb.status.restored_from,
                 applied_offsets=hb.status.applied_offsets,
+                snapshot_offsets=hb.status.snapshot_offsets,
                 seconds_since_heartbeat=round(hb.age_s, 3),
             )
             for hb in live

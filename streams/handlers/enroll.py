@@ -94,9 +94,13 @@ def embedding_output(fact: FaceEmbedded, *, topics: TopicNames, correlation_id: 
 def outcome_outputs(
     outcome: ImageEnrolled, *, topics: TopicNames, correlation_id: str, reply_to: str | None
 ) -> list[Output]:
-    """The outcome is a fact for the projection, and the reply for whoever asked."""
+    """The outcome is a fact for the projection, and the reply for whoever asked.
+
+    Only the project's reply topics are accepted from a header, so that a producer cannot
+    make the pipeline write into arbitrary topics (the embeddings log above all).
+    """
     envelope = Envelope.wrap(outcome, correlation_id=correlation_id)
     outputs = [Output(topic=topics.enrollment_outcomes, key=outcome.enrollment_id, envelope=envelope)]
-    if reply_to:
+    if reply_to and topics.is_reply_topic(reply_to):
         outputs.append(Output(topic=reply_to, key=outcome.enrollment_id, envelope=envelope))
     return outputs

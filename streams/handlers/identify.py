@@ -73,6 +73,6 @@ def reply_topic(requested: str | None, topics: TopicNames) -> str:
     Only the project's reply topics are accepted from a header, so that a producer cannot
     make the pipeline write into arbitrary topics.
     """
-    if requested and requested.startswith(topics.replies("")):
+    if requested and topics.is_reply_topic(requested):
         return requested
     return topics.identify_results

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Edge / camera example: publish one photo onto the identify request topic, print the answer.
+
+Self-contained on purpose (aiokafka only): an edge box does not install facestream. It writes
+the documented envelope (schemas/envelope.py, schemas/events.py `IdentifyFace`) and reads the
+shared results topic, where answers to producers that name no reply topic are published.
+
+    FACESTREAM_KAFKA_BOOTSTRAP=127.0.0.1:19092 python clients/edge_producer.py photo.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+
+def identify_envelope(image: bytes, *, request_id: str, camera: str) -> dict:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "type": "IdentifyFace",
+        "schema_version": 1,
+        "time": datetime.now(UTC).isoformat(),
+        "correlation_id": request_id,
+        "payload": {
+            "request_id": request_id,
+            "image": base64.b64encode(image).decode(),
+            "source": camera,
+        },
+    }
+
+
+async def identify(image: bytes, *, bootstrap: str, prefix: str, camera: str, timeout: float) -> dict:
+    requests = f"{prefix}.identify.requests.v1"
+    results = f"{prefix}.identify.results.v1"
+    request_id = uuid.uuid4().hex
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, max_request_size=32 * 2**20
+    )
+    await consumer.start()
+    await producer.start()
+    try:
+        # Listen from the current end before publishing, so the answer cannot slip past.
+        partitions = [TopicPartition(results, p) for p in consumer.partitions_for_topic(results) or ()]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(results, p) for p in consumer.partitions_for_topic(results) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)
+        envelope = identify_envelope(image, request_id=request_id, camera=camera)
+        await producer.send_and_wait(
+            requests,
+            json.dumps(envelope).encode(),
+            key=request_id.encode(),
+            headers=[("correlation_id", request_id.encode()), ("event_type", b"IdentifyFace")],
+        )
+        async with asyncio.timeout(timeout):
+            async for record in consumer:
+                answer = json.loads(record.value)
+                if answer.get("correlation_id") == request_id:
+                    return answer
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    raise TimeoutError
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("image", type=Path)
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("FACESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    )
+    parser.add_argument("--prefix", default=os.environ.get("FACESTREAM_TOPIC_PREFIX", "facestream"))
+    parser.add_argument("--camera", default="edge-example")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    try:
+        answer = asyncio.run(
+            identify(
+                args.image.read_bytes(),
+                bootstrap=args.bootstrap,
+                prefix=args.prefix,
+                camera=args.camera,
+                timeout=args.timeout,
+            )
+        )
+    except TimeoutError:
+        print(f"no answer within {args.timeout:g}s", file=sys.stderr)
+        return 1
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
