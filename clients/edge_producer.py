@@ -38,7 +38,7 @@ def identify_envelope(image: bytes, *, request_id: str, camera: str) -> dict:
     }
 
 
-async def identify(image: bytes, *, bootstrap: str, prefix: str, camera: str, timeout: float) -> dict:
+async def identify(image: bytes, *, bootstrap: str, prefix: str, camera: str) -> dict:
     requests = f"{prefix}.identify.requests.v1"
     results = f"{prefix}.identify.results.v1"
     request_id = uuid.uuid4().hex
@@ -65,15 +65,14 @@ async def identify(image: bytes, *, bootstrap: str, prefix: str, camera: str, ti
             key=request_id.encode(),
             headers=[("correlation_id", request_id.encode()), ("event_type", b"IdentifyFace")],
         )
-        async with asyncio.timeout(timeout):
-            async for record in consumer:
-                answer = json.loads(record.value)
-                if answer.get("correlation_id") == request_id:
-                    return answer
+        async for record in consumer:
+            answer = json.loads(record.value)
+            if answer.get("correlation_id") == request_id:
+                return answer
     finally:
         await producer.stop()
         await consumer.stop()
-    raise TimeoutError
+    raise RuntimeError("the results consumer stopped")
 
 
 def main() -> int:
@@ -87,15 +86,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
     try:
-        answer = asyncio.run(
-            identify(
-                args.image.read_bytes(),
-                bootstrap=args.bootstrap,
-                prefix=args.prefix,
-                camera=args.camera,
-                timeout=args.timeout,
-            )
+        request = identify(
+            args.image.read_bytes(), bootstrap=args.bootstrap, prefix=args.prefix, camera=args.camera
         )
+        answer = asyncio.run(asyncio.wait_for(request, args.timeout))
     except TimeoutError:
         print(f"no answer within {args.timeout:g}s", file=sys.stderr)
         return 1

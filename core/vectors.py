@@ -13,12 +13,13 @@ def to_embedding(vector: np.ndarray, model: ModelInfo) -> Embedding:
 
 
 def from_embedding(embedding: Embedding) -> np.ndarray:
-    vector = np.frombuffer(embedding.vector_f32le, dtype="<f4")
-    if vector.shape != (embedding.model.dim,):
+    size = len(embedding.vector_f32le)
+    if size != 4 * embedding.model.dim:  # checked first: frombuffer raises on a ragged length
         raise FacestreamError(
             ErrorCode.INVALID_MESSAGE,
-            f"embedding has {vector.size} values, model {embedding.model.id} has {embedding.model.dim}",
+            f"embedding has {size} bytes, model {embedding.model.id} needs {4 * embedding.model.dim}",
         )
+    vector = np.frombuffer(embedding.vector_f32le, dtype="<f4")
     if not np.all(np.isfinite(vector)):
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, "embedding has non-finite values")
     return vector.astype(np.float32)

@@ -28,6 +28,7 @@ from index.base import VectorIndex, search_persons
 from index.snapshot import SnapshotUnusable, read_snapshot, write_snapshot
 from schemas.envelope import Envelope, Header
 from schemas.events import (
+    Embedding,
     ErrorInfo,
     FaceEmbedded,
     IdentifyFailed,
@@ -71,11 +72,18 @@ class _Pending:
             )
 
 
+def _usable_vector(embedding: Embedding) -> np.ndarray:
+    """A vector the index accepts, or INVALID_MESSAGE: poison is dead-lettered, never fatal."""
+    vector = from_embedding(embedding)  # wrong length or non-finite values raise
+    if not np.linalg.norm(vector) > np.finfo(np.float32).tiny:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "embedding is an all-zero vector")
+    return vector
+
+
 def _check_query(query: IdentifyQuery) -> None:
-    """A query the index cannot search is poison: dead-letter it rather than stop serving."""
-    vector = from_embedding(query.embedding)  # wrong length or non-finite values raise
-    if query.top_k < 1 or not np.linalg.norm(vector) > 0:
-        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "query needs top_k >= 1 and a non-zero vector")
+    _usable_vector(query.embedding)
+    if query.top_k < 1:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"top_k must be >= 1, got {query.top_k}")
 
 
 class IndexReplica:
@@ -204,7 +212,7 @@ class IndexReplica:
                     ErrorCode.MODEL_MISMATCH,
                     f"model {fact.embedding.model.id} != replica model {self.model.id}",
                 )
-            pending.upsert(fact.face_id, fact.person_id, from_embedding(fact.embedding))
+            pending.upsert(fact.face_id, fact.person_id, _usable_vector(fact.embedding))
         except FacestreamError as exc:
             self.metrics.errors.labels("replica", exc.code.value).inc()
             letters.append(

@@ -54,6 +54,7 @@ def image_enrolled(
         "image_count": image_count,
         "filename": f"img{image_index}.jpg",
         "status": status,
+        "model": "default/fr_feature@test",
     }
     if status == "accepted":
         fields.update(face_id=f"f{image_index}", quality=0.8, bbox=BBox(x=0, y=0, width=10, height=10))

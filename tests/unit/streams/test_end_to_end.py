@@ -133,6 +133,7 @@ async def test_replica_dead_letters_a_malformed_query(config: Settings) -> None:
         update={"vector_f32le": np.full(512, np.nan, "<f4").tobytes()}
     )
     zero = envelope.payload.embedding.model_copy(update={"vector_f32le": bytes(512 * 4)})
+    ragged = envelope.payload.embedding.model_copy(update={"vector_f32le": bytes(512 * 4 + 1)})
     zero_k = envelope.payload.model_copy(update={"top_k": 0})
     poison = [
         FakeMessage(
@@ -148,6 +149,7 @@ async def test_replica_dead_letters_a_malformed_query(config: Settings) -> None:
                 envelope.payload.model_copy(update={"embedding": short}),
                 envelope.payload.model_copy(update={"embedding": nan}),
                 envelope.payload.model_copy(update={"embedding": zero}),
+                envelope.payload.model_copy(update={"embedding": ragged}),
                 zero_k,
             ]
         )
@@ -155,5 +157,45 @@ async def test_replica_dead_letters_a_malformed_query(config: Settings) -> None:
     outputs = await replica._answer_all([*poison, good])  # type: ignore[arg-type]
     kinds = [type(o.envelope.payload) for o in outputs]
     assert kinds.count(FaceIdentified) == 1
-    assert kinds.count(DeadLetter) == 4
+    assert kinds.count(DeadLetter) == 5
     assert outputs[-1].envelope.payload.request_id == envelope.payload.request_id
+
+
+async def test_replica_dead_letters_unusable_embeddings(config: Settings) -> None:
+    """A FaceEmbedded the index cannot hold must not stop the replica's apply loop."""
+    engine = DeterministicFakeEngine()
+    replica = IndexReplica(config, metrics(), engine.model)
+    enrolled = await enroll_everyone(config, engine)
+    good, *_ = as_records(enrolled, config.topics.embeddings)
+    fact = decode(good.value, FaceEmbedded)
+    other_model = fact.payload.embedding.model.model_copy(update={"pack": "other"})
+    bad_embeddings = [
+        fact.payload.embedding.model_copy(update={"vector_f32le": bytes(512 * 4)}),
+        fact.payload.embedding.model_copy(update={"vector_f32le": bytes(513 * 4 - 1)}),
+        fact.payload.embedding.model_copy(update={"vector_f32le": np.full(512, np.inf, "<f4").tobytes()}),
+        fact.payload.embedding.model_copy(update={"model": other_model}),
+    ]
+    poison = [
+        FakeMessage(
+            good.topic,
+            0,
+            50 + i,
+            f"bad-{i}".encode(),
+            fact.model_copy(
+                update={"payload": fact.payload.model_copy(update={"embedding": e, "face_id": f"bad-{i}"})}
+            )
+            .model_dump_json()
+            .encode(),
+            good.headers,
+        )
+        for i, e in enumerate(bad_embeddings)
+    ]
+    garbage = FakeMessage(good.topic, 0, 60, b"junk", b"not json", [])
+    tombstone = FakeMessage(good.topic, 0, 61, b"gone", None, [])
+    pending, letters = _Pending(), []  # type: ignore[var-annotated]
+    for record in [*poison, garbage, tombstone, good]:
+        replica._fold(record, pending, letters)  # type: ignore[arg-type]
+    pending.apply(replica.index)
+    assert len(replica.index) == 1
+    reasons = [o.envelope.payload.reason for o in letters]
+    assert reasons == ["invalid_message"] * 3 + ["model_mismatch", "invalid_message"]

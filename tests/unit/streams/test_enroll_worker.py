@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -69,8 +70,6 @@ async def test_face_id_is_deterministic_and_reenrolling_reuses_it(config: Settin
     ids = [s.key_str for s in sender.on(topics.embeddings)]
     assert ids[0] == ids[1]  # same person, same photo: same face, not a new one
     assert len(set(ids)) == 3  # another photo, or the same photo for another person: new faces
-    import hashlib
-
     assert ids[0] == face_id_for("alice", hashlib.sha256(b"FAKE:alice:1").hexdigest())
 
 

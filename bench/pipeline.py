@@ -1,0 +1,150 @@
+"""Pipeline benchmark: identify latency through Kafka vs the same work in one process.
+
+Needs a running stack (`make up`). In one run it measures:
+  * enroll throughput (images/s) through POST /enroll, sequential and with concurrent clients;
+  * identify latency p50/p95 through POST /identify (facade -> Kafka -> faust worker ->
+    Kafka -> index replica -> Kafka -> facade);
+  * the baseline: decode + detect + align + embed + FAISS search in this process, no Kafka,
+    on the same probes and an index of the same enrolled photos;
+and prints the ratio pipeline / baseline.
+
+    .venv/bin/python -m bench.pipeline --rounds 5 --clients 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from core.settings import Settings
+from engine.factory import build_engine
+from index import registry
+from index.base import search_persons
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def load_people(root: Path) -> dict[str, list[Path]]:
+    people: dict[str, list[Path]] = defaultdict(list)
+    with (root / "manifest.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            people[row["identity"]].append(root / row["path"])
+    return {p: sorted(v) for p, v in sorted(people.items())}
+
+
+def enroll_all(client: httpx.Client, people: dict[str, list[Path]], tag: str, clients: int) -> dict:
+    jobs = [(f"{tag}-{person}", paths[1:]) for person, paths in people.items()]
+    images = sum(len(paths) for _, paths in jobs)
+
+    def one(job: tuple[str, list[Path]]) -> int:
+        person, paths = job
+        files = [("images", (p.name, p.read_bytes())) for p in paths]
+        response = client.post(f"/enroll/{person}", files=files)
+        response.raise_for_status()
+        return len(response.json()["accepted"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        accepted = sum(pool.map(one, jobs))
+    elapsed = time.perf_counter() - started
+    return {"images": images, "accepted": accepted, "seconds": elapsed, "images_per_s": images / elapsed}
+
+
+def pipeline_latencies(client: httpx.Client, probes: list[bytes], rounds: int) -> list[float]:
+    latencies = []
+    for _ in range(rounds):
+        for data in probes:
+            started = time.perf_counter()
+            response = client.post("/identify", files={"image": ("probe.jpg", data)})
+            latencies.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+    return latencies
+
+
+def baseline_latencies(
+    settings: Settings, people: dict[str, list[Path]], probes: list[bytes], rounds: int
+) -> list[float]:
+    engine = build_engine(settings)
+    index = registry.create("faiss-flat", dim=engine.model.dim, model_id=engine.model.id)
+    face_ids, persons, vectors = [], [], []
+    for person, paths in people.items():
+        for path in paths[1:]:
+            prepared = engine.prepare(path.read_bytes())
+            face_ids.append(uuid.uuid4().hex)
+            persons.append(person)
+            vectors.append(engine.embed([prepared.faces[0].crop])[0])
+    index.add(face_ids, persons, np.stack(vectors))
+    latencies = []
+    for _ in range(rounds):
+        for data in probes:
+            started = time.perf_counter()
+            prepared = engine.prepare(data)
+            vector = engine.embed([prepared.faces[0].crop])
+            search_persons(index, vector, settings.top_k)
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def summary(latencies: list[float]) -> dict[str, float]:
+    return {
+        "n": len(latencies),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "mean_ms": round(statistics.fmean(latencies), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="identify latency: pipeline vs in-process")
+    parser.add_argument("--faces", type=Path, default=Path(os.environ.get("FACESTREAM_FACES_DIR", REPO.parent / "shared" / "faces")))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--api-key", default=os.environ.get("FACESTREAM_BENCH_API_KEY"))
+    args = parser.parse_args()
+
+    settings = Settings()
+    key = args.api_key or (REPO / "var" / "dev-api-key").read_text().strip()
+    people = load_people(args.faces)
+    probes = [paths[0].read_bytes() for paths in people.values()]
+    base_url = f"http://{settings.api_host}:{settings.api_port}"
+    tag = f"bench{uuid.uuid4().hex[:6]}"
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=120) as client:
+        size_before = client.get("/stats").json()["gallery_size"]
+        sequential = enroll_all(client, people, f"{tag}s", clients=1)
+        concurrent = enroll_all(client, people, f"{tag}c", clients=args.clients)
+        expected = size_before + sequential["accepted"] + concurrent["accepted"]
+        deadline = time.monotonic() + 120
+        while client.get("/stats").json()["gallery_size"] < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+        pipeline_latencies(client, probes[:3], 1)  # warm-up
+        pipeline = summary(pipeline_latencies(client, probes, args.rounds))
+    baseline = summary(baseline_latencies(settings, people, probes, args.rounds))
+    report = {
+        "machine": f"{os.cpu_count()} cores",
+        "enroll_sequential": sequential,
+        "enroll_concurrent": {**concurrent, "clients": args.clients},
+        "identify_pipeline": pipeline,
+        "identify_in_process": baseline,
+        "ratio_p50": round(pipeline["p50_ms"] / baseline["p50_ms"], 2),
+        "ratio_p95": round(pipeline["p95_ms"] / baseline["p95_ms"], 2),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Factories for the API tests: settings, an app with fake gateway and replicas, uploads."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from core.errors import FacestreamError
+from core.kafka import encode
+from core.settings import Settings
+from db.models import Base
+from db.session import create_engine
+from engine.fake import DeterministicFakeEngine
+from schemas.envelope import Envelope
+from schemas.events import (
+    Candidate,
+    EnrollFace,
+    ErrorInfo,
+    FaceIdentified,
+    IdentifyFace,
+    IdentifyFailed,
+    ImageEnrolled,
+    ReplicaStatus,
+)
+from streams.handlers.enroll import face_id_for
+
+ADMIN, ENROLLER, IDENTIFIER, VIEWER = "admin-key", "enr", "idf", "view"
+API_KEYS = f"{ADMIN}:admin,{ENROLLER}:enroller,{IDENTIFIER}:identifier,{VIEWER}:viewer"
+MAX_IMAGE_BYTES = 20_000
+MAX_REQUEST_BYTES = 100_000
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    fields: dict[str, Any] = {
+        "api_keys": API_KEYS,
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "instance_id": "api-test",
+        "max_image_bytes": MAX_IMAGE_BYTES,
+        "max_request_bytes": MAX_REQUEST_BYTES,
+        "threshold": 0.5,
+        "top_k": 5,
+    }
+    fields.update(overrides)
+    return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+
+
+class FakeClient:
+    async def fetch_all_metadata(self) -> bool:
+        return True
+
+
+@dataclass
+class FakeProducer:
+    client: FakeClient = field(default_factory=FakeClient)
+
+
+class FakeGateway:
+    """Answers commands as the pipeline would, from the fake engine; or raises `error`."""
+
+    def __init__(self, *, gallery: tuple[str, ...] = ("alice", "bob")) -> None:
+        self.started = True
+        self.in_flight = 0
+        self.reply_topic = "facestream.replies.v1.api-test"
+        self.producer = FakeProducer()
+        self.engine = DeterministicFakeEngine()
+        self.gallery = gallery
+        self.error: FacestreamError | None = None
+        self.requests: list[tuple[str, list[tuple[str, Envelope[Any]]], str]] = []
+
+    async def request(
+        self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str
+    ) -> list[bytes]:
+        self.requests.append((topic, commands, correlation_id))
+        if self.error is not None:
+            raise self.error
+        await asyncio.sleep(0)
+        return [
+            encode(Envelope.wrap(self._reply(e.payload), correlation_id=correlation_id)) for _, e in commands
+        ]
+
+    def _reply(self, command: Any) -> Any:
+        if isinstance(command, EnrollFace):
+            return self._enrolled(command)
+        assert isinstance(command, IdentifyFace)
+        return self._identified(command)
+
+    def _enrolled(self, command: EnrollFace) -> ImageEnrolled:
+        common = {
+            "enrollment_id": command.enrollment_id,
+            "person_id": command.person_id,
+            "image_index": command.image_index,
+            "image_count": command.image_count,
+            "filename": command.filename,
+            "model": self.engine.model.id,
+        }
+        try:
+            prepared = self.engine.prepare(command.image)
+        except FacestreamError as exc:
+            return ImageEnrolled(status="rejected", reason=exc.code.value, message=exc.message, **common)
+        face = prepared.faces[0]
+        return ImageEnrolled(
+            status="accepted",
+            face_id=face_id_for(command.person_id, prepared.content_hash),
+            quality=face.quality,
+            bbox=face.bbox,
+            embedding_partition=0,
+            embedding_offset=command.image_index,
+            **common,
+        )
+
+    def _identified(self, command: IdentifyFace) -> FaceIdentified | IdentifyFailed:
+        try:
+            prepared = self.engine.prepare(command.image)
+        except FacestreamError as exc:
+            return IdentifyFailed(
+                request_id=command.request_id, error=ErrorInfo(code=exc.code.value, message=exc.message)
+            )
+        identity = command.image.decode().split(":")[1]
+        threshold = 0.5 if command.threshold is None else command.threshold
+        candidates = [
+            Candidate(person_id=p, similarity=0.9 if p == identity else 0.1, face_id=f"f-{p}")
+            for p in self.gallery
+        ]
+        candidates.sort(key=lambda c: -c.similarity)
+        candidates = candidates[: command.top_k or 5]
+        best = candidates[0] if candidates else None
+        known = best is not None and best.similarity >= threshold
+        return FaceIdentified(
+            request_id=command.request_id,
+            person_id=best.person_id if known and best else None,
+            similarity=best.similarity if best else None,
+            unknown=not known,
+            threshold=threshold,
+            candidates=candidates,
+            model=self.engine.model.id,
+            bbox=prepared.faces[0].bbox,
+            replica_id="replica-1",
+            gallery_size=len(self.gallery),
+        )
+
+
+@dataclass(frozen=True)
+class FakeHeartbeat:
+    status: ReplicaStatus
+    age_s: float = 0.5
+
+
+def replica_status(replica_id: str = "replica-1", *, ready: bool = True, size: int = 2) -> ReplicaStatus:
+    return ReplicaStatus(
+        replica_id=replica_id,
+        group="replicas",
+        ready=ready,
+        size=size,
+        model="fake/fake@1",
+        backend="faiss-flat",
+        applied_offsets={0: size},
+        end_offsets={0: size},
+        lag=0,
+        restored_from="log",
+    )
+
+
+class FakeReplicas:
+    def __init__(self, *statuses: ReplicaStatus) -> None:
+        self.heartbeats = [FakeHeartbeat(s) for s in statuses]
+
+    def live(self) -> list[FakeHeartbeat]:
+        return list(self.heartbeats)
+
+    def ready(self) -> list[FakeHeartbeat]:
+        return [hb for hb in self.heartbeats if hb.status.ready]
+
+
+async def _create_tables(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+    finally:
+        await engine.dispose()
+
+
+def make_app(
+    tmp_path: Path,
+    *,
+    gateway: FakeGateway | None = None,
+    replicas: FakeReplicas | None = None,
+    tables: bool = True,
+    **overrides: Any,
+) -> FastAPI:
+    config = settings(tmp_path, **overrides)
+    if tables:
+        asyncio.run(_create_tables(config.database_url))
+    app = create_app(config)
+    app.state.gateway = gateway or FakeGateway()
+    app.state.replicas = replicas if replicas is not None else FakeReplicas(replica_status())
+    return app
+
+
+def client(app: FastAPI, key: str | None = ADMIN) -> TestClient:
+    """Not entered as a context manager: the lifespan (Kafka) never runs."""
+    headers = {"X-API-Key": key} if key is not None else {}
+    return TestClient(app, headers=headers, raise_server_exceptions=False)
+
+
+def image(identity: str = "alice", variant: str = "1") -> bytes:
+    return f"FAKE:{identity}:{variant}".encode()
+
+
+def too_large_image() -> bytes:
+    return b"FAKE:big:1:" + b"0" * MAX_IMAGE_BYTES

@@ -1,0 +1,75 @@
+"""The envelope codec and header helpers (no broker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.errors import HTTP_STATUS, ErrorCode, FacestreamError
+from core.kafka import decode, encode, envelope_headers, header_map, key_bytes, peek_head
+from schemas.envelope import Envelope
+from schemas.events import EnrollFace, IdentifyFace
+
+
+def command() -> Envelope[EnrollFace]:
+    payload = EnrollFace(enrollment_id="e", person_id="p", image=b"\x00\xffbinary")
+    return Envelope.wrap(payload, correlation_id="c-1")
+
+
+def test_roundtrip_keeps_bytes() -> None:
+    original = command()
+    value = encode(original)
+    assert json.loads(value)["type"] == "EnrollFace"
+    back = decode(value, EnrollFace)
+    assert back == original
+    assert back.payload.image == b"\x00\xffbinary"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, b"", b"not json", b"[]", b"{}", b"\xff\xfe", b'{"type": "EnrollFace"}'],
+)
+def test_malformed_values_are_invalid_messages(value: bytes | None) -> None:
+    with pytest.raises(FacestreamError) as info:
+        decode(value, EnrollFace)
+    assert info.value.code is ErrorCode.INVALID_MESSAGE
+
+
+def test_wrong_type_is_an_invalid_message() -> None:
+    value = encode(command())
+    with pytest.raises(FacestreamError) as info:
+        decode(value, IdentifyFace)
+    assert info.value.code is ErrorCode.INVALID_MESSAGE
+
+
+def test_type_field_must_match_the_payload() -> None:
+    data = json.loads(encode(command()))
+    data["type"] = "IdentifyFace"
+    with pytest.raises(FacestreamError):
+        decode(json.dumps(data).encode(), EnrollFace)
+
+
+def test_peek_head() -> None:
+    head = peek_head(encode(command()))
+    assert head is not None and (head.type, head.correlation_id) == ("EnrollFace", "c-1")
+    assert peek_head(None) is None
+    assert peek_head(b"garbage") is None
+
+
+def test_headers() -> None:
+    headers = envelope_headers(command(), reply_to="facestream.replies.v1.x", request_id=None)
+    assert header_map(headers) == {
+        "event_type": "EnrollFace",
+        "schema_version": "1",
+        "correlation_id": "c-1",
+        "reply_to": "facestream.replies.v1.x",
+    }
+    assert header_map(None) == {}
+    assert header_map([("bad", b"\xff")]) == {"bad": "\ufffd"}
+    assert key_bytes(None) is None and key_bytes("k") == b"k"
+
+
+def test_every_error_code_has_an_http_status() -> None:
+    assert set(HTTP_STATUS) == set(ErrorCode)
+    assert FacestreamError(ErrorCode.TIMEOUT, "x").http_status == 504
