@@ -15,7 +15,7 @@ from core.errors import ErrorCode, FacestreamError
 from core.kafka import encode, envelope_headers, key_bytes, make_consumer, make_producer, peek_head
 from core.logging import get_logger
 from core.settings import Settings
-from core.topics import delete_topics, ensure_topics, reply_topic_spec
+from core.topics import ensure_topics, reply_topic_spec
 from schemas.envelope import Envelope, EnvelopeHead, Header
 
 log = get_logger(__name__)
@@ -71,8 +71,8 @@ class KafkaGateway:
                 await self._reader
         await self.consumer.stop()
         await self.producer.stop()
-        with contextlib.suppress(Exception):
-            await delete_topics(self.settings, [self.reply_topic])
+        # The reply topic stays: requests still in flight may answer into it after a restart,
+        # and its retention clears what nobody reads.
 
     @property
     def in_flight(self) -> int:

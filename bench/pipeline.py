@@ -111,7 +111,11 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="identify latency: pipeline vs in-process")
-    parser.add_argument("--faces", type=Path, default=Path(os.environ.get("FACESTREAM_FACES_DIR", REPO.parent / "shared" / "faces")))
+    parser.add_argument(
+        "--faces",
+        type=Path,
+        default=Path(os.environ.get("FACESTREAM_FACES_DIR", REPO.parent / "shared" / "faces")),
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--api-key", default=os.environ.get("FACESTREAM_BENCH_API_KEY"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 import socket
 from functools import cached_property
 from pathlib import Path
@@ -17,8 +17,10 @@ MultiFacePolicy = Literal["largest", "best_score", "reject"]
 Device = Literal["cpu", "cuda"]
 
 
-def _default_instance_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+def _stable_host_id() -> str:
+    """The host name, made topic- and path-safe. Stable across restarts on purpose: a replica
+    finds its snapshot again, and a facade its reply topic."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "local"
 
 
 class TopicNames(BaseModel):
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="Comma-separated key:role pairs, roles admin|enroller|identifier|viewer",
     )
-    instance_id: str = Field(default_factory=_default_instance_id)
+    instance_id: str = Field(default_factory=_stable_host_id)
     reply_timeout_s: float = 30.0
     max_images_per_enroll: int = 16
     max_request_bytes: int = 64 * MiB
@@ -106,7 +108,7 @@ class Settings(BaseSettings):
     # --- index replicas
     index_backend: str = "faiss-flat"
     index_dir: Path = Path("var/index")
-    replica_id: str = Field(default_factory=_default_instance_id)
+    replica_id: str = Field(default_factory=_stable_host_id)
     replica_group: str = "replicas"
     snapshot_interval_s: float = 30.0
     status_interval_s: float = 2.0

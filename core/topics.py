@@ -86,10 +86,10 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]
         await admin.close()
 
 
-async def delete_topics(settings: Settings, names: list[str]) -> None:
+async def list_topic_names(settings: Settings) -> set[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics(names)
+        return set(await admin.list_topics())
     finally:
         await admin.close()

@@ -22,6 +22,7 @@ from streams.handlers import enroll as handlers
 from streams.handlers.output import Output
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
 from streams.producing import FaustSender, send_all
+from streams.reply_topics import ReplyTopics
 
 log = get_logger(__name__)
 
@@ -29,11 +30,19 @@ log = get_logger(__name__)
 class EnrollProcessor:
     """Thin: decode -> engine -> pure handlers -> produce. Offsets commit after the acks."""
 
-    def __init__(self, settings: Settings, engine: FaceEngine, metrics: Metrics, sender: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: FaceEngine,
+        metrics: Metrics,
+        sender: Any,
+        replies: ReplyTopics | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
         self.sender = sender
+        self.replies = replies or ReplyTopics(settings, metrics)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -95,7 +104,7 @@ class EnrollProcessor:
                 reason=outcome.reason,
                 **item.timings.model_dump(),
             )
-        await send_all(self.sender, outputs)
+        await send_all(self.sender, await self.replies.deliverable(outputs))
 
 
 def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:

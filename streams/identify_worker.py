@@ -22,16 +22,25 @@ from streams.handlers import identify as handlers
 from streams.handlers.output import Output
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
 from streams.producing import FaustSender, send_all
+from streams.reply_topics import ReplyTopics
 
 log = get_logger(__name__)
 
 
 class IdentifyProcessor:
-    def __init__(self, settings: Settings, engine: FaceEngine, metrics: Metrics, sender: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: FaceEngine,
+        metrics: Metrics,
+        sender: Any,
+        replies: ReplyTopics | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
         self.sender = sender
+        self.replies = replies or ReplyTopics(settings, metrics)
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identify-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -46,7 +55,7 @@ class IdentifyProcessor:
         self.metrics.batch_size.labels("identify").observe(len(items))
         for item, (envelope, headers) in zip(items, parsed, strict=True):
             outputs.append(self._output(item, envelope, headers))
-        await send_all(self.sender, outputs)
+        await send_all(self.sender, await self.replies.deliverable(outputs))
 
     def _output(self, item: Any, envelope: Any, headers: dict[str, str]) -> Output:
         topics = self.settings.topics

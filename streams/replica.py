@@ -41,6 +41,7 @@ from streams.handlers.dead_letter import dead_letter
 from streams.handlers.output import Output
 from streams.handlers.search import answer
 from streams.producing import send_all
+from streams.reply_topics import ReplyTopics
 
 log = get_logger(__name__)
 
@@ -102,6 +103,7 @@ class IndexReplica:
         self.ready = asyncio.Event()
         self.lock = asyncio.Lock()
         self.query_consumer: AIOKafkaConsumer | None = None
+        self.replies = ReplyTopics(settings, metrics)
 
     # --- lifecycle
 
@@ -252,7 +254,7 @@ class IndexReplica:
             records = [r for rs in batches.values() for r in rs]
             if not records:
                 continue
-            await send_all(self.producer, await self._answer_all(records))
+            await send_all(self.producer, await self.replies.deliverable(await self._answer_all(records)))
             await self.query_consumer.commit()
 
     async def _answer_all(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:

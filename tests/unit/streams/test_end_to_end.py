@@ -23,6 +23,7 @@ from tests.unit.streams.factories import (
     MessageFactory,
     enroll_command,
     identify_command,
+    known_reply_topics,
     metrics,
     settings,
 )
@@ -43,14 +44,14 @@ async def enroll_everyone(config: Settings, engine: DeterministicFakeEngine) -> 
         for p in PEOPLE
         for v in (1, 2)
     ]
-    await EnrollProcessor(config, engine, metrics(), sender).process(batch)
+    await EnrollProcessor(config, engine, metrics(), sender, known_reply_topics(config)).process(batch)
     return sender
 
 
 async def identify(config: Settings, engine: DeterministicFakeEngine, *images: bytes) -> FakeSender:
     sender = FakeSender()
     msgs = MessageFactory(config.topics.identify_requests)
-    await IdentifyProcessor(config, engine, metrics(), sender).process(
+    await IdentifyProcessor(config, engine, metrics(), sender, known_reply_topics(config)).process(
         [msgs.envelope(identify_command(i)) for i in images]
     )
     return sender

@@ -18,6 +18,7 @@ from tests.unit.streams.factories import (
     FakeSender,
     MessageFactory,
     enroll_command,
+    known_reply_topics,
     metrics,
     settings,
 )
@@ -29,7 +30,7 @@ def config() -> Settings:
 
 
 def processor(config: Settings, sender: FakeSender) -> EnrollProcessor:
-    return EnrollProcessor(config, DeterministicFakeEngine(), metrics(), sender)
+    return EnrollProcessor(config, DeterministicFakeEngine(), metrics(), sender, known_reply_topics(config))
 
 
 async def test_good_image_is_embedded_and_answered(config: Settings) -> None:

@@ -13,6 +13,7 @@ from tests.unit.streams.factories import (
     FakeSender,
     MessageFactory,
     identify_command,
+    known_reply_topics,
     metrics,
     settings,
 )
@@ -25,7 +26,9 @@ def config() -> Settings:
 
 async def run(config: Settings, *messages: object) -> FakeSender:
     sender = FakeSender()
-    await IdentifyProcessor(config, DeterministicFakeEngine(), metrics(), sender).process(list(messages))
+    await IdentifyProcessor(
+        config, DeterministicFakeEngine(), metrics(), sender, known_reply_topics(config)
+    ).process(list(messages))
     return sender
 
 
