@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup models services services-down migrate topics run up down test test-unit lint format typecheck clean
 
 help:
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | column -t -s $$'\t'
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(STAMP) ## Create .venv with the project, its tools and the default model pack
 $(STAMP): pyproject.toml
