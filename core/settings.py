@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     instance_id: str = Field(default_factory=_stable_host_id)
     reply_timeout_s: float = 30.0
     max_images_per_enroll: int = 16
+    max_in_flight: int = Field(
+        default=256, description="Requests awaiting a reply at once; beyond it 503 unavailable"
+    )
+    rate_limit_per_s: float = Field(default=50.0, description="Sustained requests per second per API key")
+    rate_limit_burst: int = Field(default=100, description="Requests a key may burst above its rate")
     max_request_bytes: int = 64 * MiB
 
     # --- images and engine

@@ -97,22 +97,45 @@ class YuNetDetector:
 class ScrfdDetector:
     """InsightFace's SCRFD (the buffalo/antelope packs) behind the same interface.
 
-    `scrfd` is an `insightface.model_zoo.scrfd.SCRFD` built around an injected session.
+    `scrfd` is an `insightface.model_zoo.scrfd.SCRFD` built around an injected session; it
+    letterboxes the image into max_side x max_side itself and returns corner boxes.
     """
 
     def __init__(self, scrfd: Any, *, max_side: int, score_threshold: float) -> None:
-        self._scrfd = scrfd
+        self._model = scrfd
         self._size = (max_side, max_side)
         self._threshold = score_threshold
         self._lock = threading.Lock()
 
+    def _raw(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._model.detect(bgr, input_size=self._size, det_thresh=self._threshold)  # type: ignore[no-any-return]
+
     def detect(self, bgr: np.ndarray) -> list[DetectedFace]:
-        with self._lock:
-            boxes, kpss = self._scrfd.detect(bgr, input_size=self._size, det_thresh=self._threshold)
         height, width = bgr.shape[:2]
+        if width < 2 or height < 2:
+            return []
+        with self._lock:
+            boxes, kpss = self._raw(bgr)
+        if kpss is None:
+            # A detector without landmarks cannot feed 5-point alignment: refuse it loudly.
+            raise ValueError("this detector model outputs no landmarks; 5-point alignment needs them")
         faces = []
-        for i, (x0, y0, x1, y1, score) in enumerate(np.asarray(boxes, np.float32)):
+        for i, (x0, y0, x1, y1, score) in enumerate(np.asarray(boxes, np.float32).reshape(-1, 5)):
             landmarks = np.asarray(kpss[i], np.float32).reshape(5, 2)
             bbox = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
             faces.append(_clip(DetectedFace(bbox, landmarks, float(score)), width, height))
         return [f for f in faces if f.bbox[2] > 0 and f.bbox[3] > 0]
+
+
+class RetinaFaceDetector(ScrfdDetector):
+    """InsightFace's ONNX RetinaFace (`insightface.model_zoo.retinaface.RetinaFace`): the same
+    anchor-free head and outputs as SCRFD, but its `detect` takes the score threshold only
+    through `prepare`, so it is set once here. `prepare(0, ...)` keeps the session's providers
+    (a negative ctx_id would force CPU)."""
+
+    def __init__(self, retinaface: Any, *, max_side: int, score_threshold: float) -> None:
+        retinaface.prepare(0, det_thresh=score_threshold, input_size=(max_side, max_side))
+        super().__init__(retinaface, max_side=max_side, score_threshold=score_threshold)
+
+    def _raw(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._model.detect(bgr, input_size=self._size)  # type: ignore[no-any-return]

@@ -8,10 +8,11 @@ from pathlib import Path
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from engine.decode import DecodeLimits
-from engine.detector import Detector, ScrfdDetector, YuNetDetector, create_yunet
-from engine.packs import ModelPack, get_pack, locate
+from engine.detector import Detector, RetinaFaceDetector, ScrfdDetector, YuNetDetector, create_yunet
+from engine.liveness import DEFAULT_LIVENESS_THRESHOLD, FacepluginLiveness, LivenessCheck, NoLiveness
+from engine.packs import ModelPack, Role, get_pack, locate
 from engine.pipeline import FaceEngine
-from engine.quality import DefaultQuality
+from engine.quality import DEFAULT_QUALITY_MIN, DefaultQuality
 from engine.recognizer import ArcFaceRecognizer, dynamic_batch_bytes
 from engine.sessions import create_session
 from schemas.events import ModelInfo
@@ -31,7 +32,50 @@ def _scrfd(path: Path, settings: Settings) -> Detector:
     )
 
 
-DETECTORS: dict[str, Callable[[Path, Settings], Detector]] = {"yunet": _yunet, "scrfd": _scrfd}
+def _retinaface(path: Path, settings: Settings) -> Detector:
+    from insightface.model_zoo.retinaface import RetinaFace
+
+    retinaface = RetinaFace(model_file=str(path), session=create_session(path, settings))
+    return RetinaFaceDetector(
+        retinaface, max_side=settings.detection_max_side, score_threshold=settings.detection_min_score
+    )
+
+
+DETECTORS: dict[str, Callable[[Path, Settings], Detector]] = {
+    "yunet": _yunet,
+    "scrfd": _scrfd,
+    "retinaface": _retinaface,
+}
+
+
+def _no_liveness(pack: ModelPack, paths: dict[Role, Path], settings: Settings) -> LivenessCheck:
+    return NoLiveness()
+
+
+def _faceplugin_liveness(pack: ModelPack, paths: dict[Role, Path], settings: Settings) -> LivenessCheck:
+    if "liveness" not in paths:
+        raise FacestreamError(
+            ErrorCode.MODEL_NOT_INSTALLED,
+            f"liveness=faceplugin needs fr_liveness.onnx, which model pack {pack.name!r} does not "
+            f"ship; use the default pack or liveness=none",
+        )
+    return FacepluginLiveness(create_session(paths["liveness"], settings))
+
+
+# Setting `liveness` (FACESTREAM_LIVENESS) picks one of these by name.
+LIVENESS: dict[str, Callable[[ModelPack, dict[Role, Path], Settings], LivenessCheck]] = {
+    "none": _no_liveness,
+    "faceplugin": _faceplugin_liveness,
+}
+
+
+def build_liveness(pack: ModelPack, paths: dict[Role, Path], settings: Settings) -> LivenessCheck:
+    # getattr: these settings are added to core.settings alongside this code; until then the
+    # documented defaults apply.
+    name = str(getattr(settings, "liveness", "none"))
+    if name not in LIVENESS:
+        raise ValueError(f"unknown liveness check {name!r}; known: {', '.join(sorted(LIVENESS))}")
+    return LIVENESS[name](pack, paths, settings)
 
 
 def model_info(pack: ModelPack) -> ModelInfo:
@@ -65,6 +109,9 @@ def build_engine(settings: Settings) -> FaceEngine:
         detector=detector,
         recognizer=build_recognizer(pack, paths["recognizer"], settings),
         quality=DefaultQuality(),
+        quality_min=float(getattr(settings, "quality_min", DEFAULT_QUALITY_MIN)),
+        liveness=build_liveness(pack, paths, settings),
+        liveness_threshold=float(getattr(settings, "liveness_threshold", DEFAULT_LIVENESS_THRESHOLD)),
         limits=DecodeLimits(
             max_bytes=settings.max_image_bytes,
             max_pixels=settings.max_image_pixels,

@@ -13,7 +13,7 @@ from typing import Literal
 from core.errors import ErrorCode, FacestreamError
 
 Role = Literal["detector", "recognizer", "liveness"]
-DetectorKind = Literal["yunet", "scrfd"]
+DetectorKind = Literal["yunet", "scrfd", "retinaface"]
 
 
 @dataclass(frozen=True)

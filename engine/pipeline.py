@@ -1,4 +1,11 @@
-"""The real engine: bytes -> decode -> detect -> policy -> align + quality; crops -> embeddings."""
+"""The real engine: bytes -> decode -> detect -> policy -> align + quality gate -> liveness gate;
+crops -> embeddings.
+
+Gates: a face whose quality is below `quality_min` raises LOW_QUALITY naming its weakest factor;
+a face whose spoof score is above `liveness_threshold` raises SPOOF_SUSPECTED. Under the "all"
+policy, faces failing a gate are dropped and the error is raised only when none is left.
+Quality runs first because it is cheap; liveness only sees faces that passed it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.errors import ErrorCode, FacestreamError
 from engine.align import align
 from engine.decode import DecodeLimits, decode_image
 from engine.detector import DetectedFace, Detector
+from engine.liveness import DEFAULT_LIVENESS_THRESHOLD, LivenessCheck, NoLiveness
 from engine.policy import POLICIES, select_faces
 from engine.quality import QualityScorer
 from engine.recognizer import Recognizer
@@ -36,6 +45,9 @@ class FaceEngine:
         quality: QualityScorer,
         limits: DecodeLimits,
         multi_face_policy: str = "largest",
+        quality_min: float = 0.0,
+        liveness: LivenessCheck | None = None,
+        liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD,
     ) -> None:
         if multi_face_policy not in POLICIES:
             raise ValueError(f"unknown multi-face policy {multi_face_policy!r}")
@@ -44,6 +56,9 @@ class FaceEngine:
         self._quality = quality
         self._limits = limits
         self._policy = multi_face_policy
+        self._quality_min = quality_min
+        self._liveness: LivenessCheck = liveness or NoLiveness()
+        self._liveness_threshold = liveness_threshold
         self.model: ModelInfo = recognizer.model_info
 
     def prepare(self, image: bytes) -> PreparedImage:
@@ -64,25 +79,59 @@ class FaceEngine:
 
         start = time.perf_counter()
         back = 1.0 / decoded.scale  # decoded pixels -> original pixels
-        faces = []
+        faces: list[PreparedFace] = []
+        rejections: list[FacestreamError] = []
         for face in chosen:
             crop = align(decoded.bgr, face.landmarks)
             x, y, w, h = (v * back for v in face.bbox)
-            faces.append(
-                PreparedFace(
-                    crop=crop,
-                    bbox=BBox(x=x, y=y, width=w, height=h),
-                    landmarks=(face.landmarks * back).astype(np.float32),
-                    det_score=face.score,
-                    quality=self._quality.score(crop, det_score=face.score, face_size=min(w, h)),
-                )
+            report = self._quality.assess(
+                crop, landmarks=face.landmarks, det_score=face.score, face_size=min(w, h)
             )
+            prepared = PreparedFace(
+                crop=crop,
+                bbox=BBox(x=x, y=y, width=w, height=h),
+                landmarks=(face.landmarks * back).astype(np.float32),
+                det_score=face.score,
+                quality=report.score,
+                quality_factors=report.factors,
+            )
+            if report.score < self._quality_min:
+                rejections.append(
+                    FacestreamError(
+                        ErrorCode.LOW_QUALITY,
+                        f"face quality {report.score:.2f} is below {self._quality_min:.2f}: "
+                        f"{report.explain()}",
+                    )
+                )
+            else:
+                faces.append(prepared)
         align_ms = _ms(start)
+        timings = {"decode_ms": decode_ms, "detect_ms": detect_ms, "align_ms": align_ms}
+
+        if not isinstance(self._liveness, NoLiveness) and faces:
+            start = time.perf_counter()
+            live = []
+            for prepared in faces:
+                score = self._liveness.spoof_score(decoded.bgr, _decoded_bbox(prepared, decoded.scale))
+                if score > self._liveness_threshold:
+                    rejections.append(
+                        FacestreamError(
+                            ErrorCode.SPOOF_SUSPECTED,
+                            f"{self._liveness.name} liveness: spoof score {score:.2f} is above "
+                            f"{self._liveness_threshold:.2f}",
+                        )
+                    )
+                else:
+                    live.append(prepared)
+            faces = live
+            timings["liveness_ms"] = _ms(start)
+        if not faces:
+            raise rejections[0]
         return PreparedImage(
             faces=faces,
             face_count=len(detected),
             content_hash=content_hash,
-            timings={"decode_ms": decode_ms, "detect_ms": detect_ms, "align_ms": align_ms},
+            timings=timings,
             format=decoded.format,
             size=decoded.original_size,
         )
@@ -90,3 +139,9 @@ class FaceEngine:
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(n, dim) float32, each row L2-normalised; crops are micro-batched."""
         return self._recognizer.embed(crops)
+
+
+def _decoded_bbox(face: PreparedFace, scale: float) -> tuple[float, float, float, float]:
+    """The face's box in the decoded (possibly drafted) image's pixels."""
+    b = face.bbox
+    return (b.x * scale, b.y * scale, b.width * scale, b.height * scale)

@@ -18,6 +18,8 @@ class PreparedFace:
     landmarks: np.ndarray  # (5, 2) float32, original-image pixels, InsightFace order
     det_score: float
     quality: float  # [0, 1], from the engine's QualityScorer
+    # The factors behind `quality` (detection, size, sharpness, pose), each in [0, 1].
+    quality_factors: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

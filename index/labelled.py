@@ -64,6 +64,10 @@ class LabelledIndex(ABC):
     def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Store unit float32 rows under new int64 labels (none of them present)."""
 
+    def _add_entries(self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray) -> None:
+        """``_add_vectors`` with the ids, for stores that keep them as payload (Qdrant, Milvus)."""
+        self._add_vectors(labels, vectors)
+
     @abstractmethod
     def _remove_vectors(self, labels: np.ndarray) -> None:
         """Drop the rows of these int64 labels (all of them present)."""
@@ -273,7 +277,7 @@ class LabelledIndex(ABC):
             for label in replaced:
                 self._forget(label)
         labels = np.arange(self._next_label, self._next_label + len(faces), dtype=np.int64)
-        self._add_vectors(labels, rows)
+        self._add_entries(labels, faces, persons, rows)
         self._next_label += len(faces)
         for label, face_id, person_id in zip(labels.tolist(), faces, persons, strict=True):
             self._remember(label, face_id, person_id)

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 from core.errors import ErrorCode, FacestreamError
 from index.base import VectorIndex
 
-_BUILTIN_MODULES = ("index.faiss_flat",)
+_BUILTIN_MODULES = (
+    "index.faiss_flat",
+    "index.faiss_ivfpq",
+    "index.faiss_hnsw",
+    "index.qdrant",
+    "index.milvus",
+    "index.scann",
+)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _BACKENDS: dict[str, type[Any]] = {}
 _builtins_loaded = False
