@@ -12,8 +12,9 @@ from api.auth import KeyRing, parse_api_keys
 from api.errors import install_error_handlers
 from api.gateway import KafkaGateway
 from api.limits import BodySizeLimit
+from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
-from api.routes import enroll, identify, ops, persons
+from api.routes import enroll, erasure, identify, ops, persons
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -50,13 +51,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics.create()
     app.state.keyring = KeyRing(parse_api_keys(settings.api_keys.get_secret_value()))
+    app.state.limiter = RateLimiter(rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.state.gateway = KafkaGateway(settings)
     app.state.replicas = ReplicaTracker(settings)
     app.state.db_engine = create_engine(settings.database_url)
     app.state.sessions = create_sessionmaker(app.state.db_engine)
 
     install_error_handlers(app)
-    for module in (enroll, identify, persons, ops):
+    for module in (enroll, identify, persons, erasure, ops):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from enum import StrEnum
@@ -36,6 +37,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
 class Principal:
     key_id: str  # a non-secret name for logs: the key's first characters
     role: Role
+    bucket: str  # rate-limit identity: a digest of the key, never the key itself
 
     def can(self, permission: Permission) -> bool:
         return permission in GRANTS[self.role]
@@ -64,7 +66,8 @@ class KeyRing:
         for key, role in self._keys.items():
             # Constant-time comparison: response timing must not leak key prefixes.
             if hmac.compare_digest(key.encode(), presented.encode()):
-                return Principal(key_id=key[:4] + "…", role=role)
+                digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+                return Principal(key_id=key[:4] + "…", role=role, bucket=digest)
         raise FacestreamError(ErrorCode.UNAUTHORIZED, "unknown API key")
 
 

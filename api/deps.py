@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import KeyRing, Permission, Principal, require
 from api.gateway import KafkaGateway
+from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
 from core.errors import ErrorCode, FacestreamError
 from core.metrics import Metrics
@@ -48,7 +49,10 @@ def get_principal(
     request: Request, x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None
 ) -> Principal:
     keyring: KeyRing = request.app.state.keyring
-    return keyring.authenticate(x_api_key)
+    principal = keyring.authenticate(x_api_key)
+    limiter: RateLimiter = request.app.state.limiter
+    limiter.acquire(principal.bucket)
+    return principal
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -82,6 +82,11 @@ class KafkaGateway:
         self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str
     ) -> list[bytes]:
         """Publish commands (key, envelope) and wait for one reply per command."""
+        if len(self.awaiting) >= self.settings.max_in_flight:
+            # Refuse rather than queue without bound: the caller may retry later.
+            raise FacestreamError(
+                ErrorCode.UNAVAILABLE, f"{len(self.awaiting)} requests already in flight; retry later"
+            )
         awaiting = _Awaiting(expected=len(commands))
         self.awaiting[correlation_id] = awaiting
         try:
@@ -107,6 +112,14 @@ class KafkaGateway:
                 headers = envelope_headers(envelope, **{Header.REPLY_TO: self.reply_topic})
                 futures.append(await self.producer.send(topic, value, key_bytes(key), headers=headers))
             await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc
+
+    async def tombstones(self, topic: str, keys: list[str]) -> list[Any]:
+        """Null values under `keys` on a compacted topic; returns their record metadata."""
+        try:
+            futures = [await self.producer.send(topic, None, key_bytes(key)) for key in keys]
+            return list(await asyncio.gather(*futures))
         except KafkaError as exc:
             raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc
 

@@ -57,6 +57,14 @@ class TopicNames(BaseModel):
         return f"{self.prefix}.replica.status.v1"
 
     @property
+    def erasures(self) -> str:
+        return f"{self.prefix}.erasures.v1"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}.audit.v1"
+
+    @property
     def dead_letter(self) -> str:
         return f"{self.prefix}.deadletter.v1"
 

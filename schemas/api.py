@@ -168,3 +168,24 @@ class HealthResponse(BaseModel):
     ready: bool
     checks: dict[str, bool]
     detail: dict[str, str] = {}
+
+
+class Tombstone(BaseModel):
+    face_id: str
+    partition: int
+    offset: int
+
+
+class ErasureReceipt(BaseModel):
+    """What was erased and where the tombstones are: every replica that has applied these
+    offsets no longer holds the faces."""
+
+    erasure_id: str
+    person_id: str | None
+    face_ids: list[str]
+    tombstones: list[Tombstone]
+    requested_at: datetime
+    note: str = (
+        "Replicas drop the faces as they apply the tombstones; compaction removes the "
+        "embedding bytes from the log after delete.retention.ms."
+    )

@@ -187,3 +187,28 @@ class DeadLetter(_Payload):
     stage: str
     value: bytes
     headers: dict[str, str] = {}
+
+
+class PersonErased(_Payload):
+    """A person was erased: their faces' tombstones are on the embeddings topic; the projection
+    deletes the person, faces and enrollments. Carries no biometric data."""
+
+    erasure_id: str
+    person_id: PersonId
+    face_ids: list[str]
+    requested_by: str
+
+
+class AuditRecord(_Payload):
+    """Who decided what, when, under which model and threshold. Never the image."""
+
+    action: Literal["enroll", "identify", "erase_person", "erase_face"]
+    request_id: str
+    actor: str
+    role: str
+    person_id: str | None = None
+    face_ids: list[str] = []
+    outcome: str
+    model: str = ""
+    threshold: float | None = None
+    similarity: float | None = None

@@ -21,7 +21,7 @@ from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from db import projection
-from schemas.events import FaceEmbedded, ImageEnrolled
+from schemas.events import FaceEmbedded, ImageEnrolled, PersonErased
 from streams.handlers.dead_letter import dead_letter
 from streams.handlers.output import Output
 from streams.producing import send_all
@@ -46,6 +46,7 @@ class Projector:
             self.settings,
             topics.embeddings,
             topics.enrollment_outcomes,
+            topics.erasures,
             group_id=f"{self.settings.topic_prefix}.projector",
         )
         self.producer: AIOKafkaProducer = make_producer(self.settings)
@@ -121,6 +122,11 @@ class Projector:
                 fact=embedded.payload,
                 at=embedded.time,
                 **coords,
+            )
+        elif record.topic == topics.erasures:
+            erased = decode(record.value, PersonErased)
+            await projection.apply_person_removed(
+                session, event_id=erased.event_id, person_id=erased.payload.person_id, **coords
             )
         else:
             enrolled = decode(record.value, ImageEnrolled)

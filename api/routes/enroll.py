@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, UploadFile
 from fastapi.responses import JSONResponse
 
+from api import audit
 from api.auth import Permission, Principal
 from api.deps import GatewayDep, SettingsDep, permission
 from api.errors import error_response
@@ -114,6 +115,17 @@ async def enroll(
         accepted=len(accepted),
         rejected=len(rejected),
         key=principal.key_id,
+    )
+    await audit.record(
+        gateway,
+        settings,
+        principal,
+        action="enroll",
+        request_id=enrollment_id,
+        person_id=person_id,
+        face_ids=[a.face_id for a in accepted],
+        outcome=f"{len(accepted)} accepted, {len(rejected)} rejected",
+        model=model,
     )
     if not accepted:
         reasons = {r.reason for r in rejected}

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
 
+from api import audit
 from api.auth import Permission, Principal, require
 from api.deps import GatewayDep, ReplicasDep, SettingsDep, permission
 from api.gateway import parse_reply
@@ -60,7 +61,28 @@ async def identify(
     )
     result = parse_reply(reply, FaceIdentified, IdentifyFailed).payload
     if isinstance(result, IdentifyFailed):
+        await audit.record(
+            gateway,
+            settings,
+            principal,
+            action="identify",
+            request_id=request_id,
+            outcome=result.error.code,
+            threshold=threshold,
+        )
         raise FacestreamError(_code(result.error.code), result.error.message)
+    await audit.record(
+        gateway,
+        settings,
+        principal,
+        action="identify",
+        request_id=request_id,
+        person_id=result.person_id,
+        outcome="unknown" if result.unknown else "match",
+        model=result.model,
+        threshold=result.threshold,
+        similarity=result.similarity,
+    )
     return IdentifyResponse(
         request_id=request_id,
         person_id=result.person_id,

@@ -262,3 +262,44 @@ def test_edge_producer_example_round_trip(stack: Stack, enrolled: dict[str, int]
     result = json.loads(done.stdout)
     assert result["type"] == "FaceIdentified"
     assert result["payload"]["person_id"] == "jeff_bezos"
+
+
+def test_erasure_removes_a_person_from_the_replica_and_the_database(
+    stack: Stack, enrolled: dict[str, int], scratch_database_url: str
+) -> None:
+    person = "jeff_bezos"
+    stack.wait_for(
+        "projection of the person",
+        lambda: asyncio.run(_tables(scratch_database_url, person))["faces"] == enrolled[person],
+    )
+    size = _gallery_size(stack)
+    with stack.client() as client:
+        response = client.delete(f"/persons/{person}")
+    assert response.status_code == 200, response.text
+    receipt = response.json()
+    assert len(receipt["face_ids"]) == enrolled[person] == len(receipt["tombstones"])
+
+    stack.wait_for("faces leaving the replica", lambda: _gallery_size(stack) == size - enrolled[person])
+    status, body = _identify(stack, HELD_BACK[person].read_bytes())
+    assert status == 200 and body["person_id"] != person, body
+    rows = stack.wait_for(
+        "erasure in PostgreSQL",
+        lambda: (r := asyncio.run(_tables(scratch_database_url, person)))["persons"] == 0 and r,
+    )
+    assert rows["faces"] == 0 and rows["enrollments"] == 0
+    with stack.client() as client:
+        assert client.get(f"/persons/{person}").json()["code"] == "unknown_person"
+
+
+def test_erasing_a_single_face(stack: Stack, enrolled: dict[str, int]) -> None:
+    person = "katy_perry"
+    with stack.client() as client:
+        faces = stack.wait_for(
+            "projection of the person",
+            lambda: (r := client.get(f"/persons/{person}")).status_code == 200 and r.json()["faces"],
+        )
+        size = _gallery_size(stack)
+        response = client.delete(f"/faces/{faces[0]['face_id']}")
+        assert response.status_code == 200, response.text
+        assert response.json()["face_ids"] == [faces[0]["face_id"]]
+    stack.wait_for("the face leaving the replica", lambda: _gallery_size(stack) == size - 1)

@@ -60,6 +60,12 @@ class FakeProducer:
     client: FakeClient = field(default_factory=FakeClient)
 
 
+@dataclass(frozen=True)
+class RecordMetadata:
+    partition: int
+    offset: int
+
+
 class FakeGateway:
     """Answers commands as the pipeline would, from the fake engine; or raises `error`."""
 
@@ -72,6 +78,15 @@ class FakeGateway:
         self.gallery = gallery
         self.error: FacestreamError | None = None
         self.requests: list[tuple[str, list[tuple[str, Envelope[Any]]], str]] = []
+        self.published: list[tuple[str, str, Envelope[Any]]] = []
+        self.tombstoned: list[tuple[str, str]] = []
+
+    async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> None:
+        self.published += [(topic, key, envelope) for key, envelope in commands]
+
+    async def tombstones(self, topic: str, keys: list[str]) -> list[RecordMetadata]:
+        self.tombstoned += [(topic, key) for key in keys]
+        return [RecordMetadata(partition=0, offset=n) for n in range(len(keys))]
 
     async def request(
         self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str

@@ -47,7 +47,7 @@ def test_keyring() -> None:
     ],
 )
 def test_grants(role: Role, allowed: set[Permission]) -> None:
-    principal = Principal(key_id="k", role=role)
+    principal = Principal(key_id="k", role=role, bucket="b")
     for permission in Permission:
         if permission in allowed:
             require(principal, permission)

@@ -26,6 +26,8 @@ def test_every_topic_has_a_spec() -> None:
             t.identify_results,
             t.enrollment_outcomes,
             t.replica_status,
+            t.erasures,
+            t.audit,
             t.dead_letter,
         ]
     )
