@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from api.auth import KeyRing, parse_api_keys
 from api.errors import install_error_handlers
 from api.gateway import KafkaGateway
+from api.lag_monitor import LagMonitor
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
@@ -34,10 +35,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.replicas.start()
         await app.state.gateway.start()
+        app.state.lag.start()
         log.info("api_started", instance=settings.instance_id, reply_topic=app.state.gateway.reply_topic)
         try:
             yield
         finally:
+            await app.state.lag.stop()
             await app.state.gateway.stop()
             await app.state.replicas.stop()
             await app.state.db_engine.dispose()
@@ -54,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.limiter = RateLimiter(rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.state.gateway = KafkaGateway(settings)
     app.state.replicas = ReplicaTracker(settings)
+    app.state.lag = LagMonitor(settings, app.state.metrics)
     app.state.db_engine = create_engine(settings.database_url)
     app.state.sessions = create_sessionmaker(app.state.db_engine)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -160,6 +161,68 @@ def models_list() -> None:
         click.echo(f"{pack.name}\t{state}\t{'; '.join(licences)}")
 
 
+@main.command("eval")
+@click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON on stdout.")
+@click.option(
+    "--target-far",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=1e-3,
+    show_default=True,
+    help="False-accept rate the recommended threshold is chosen for.",
+)
+@click.option(
+    "--write-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Set FACESTREAM_THRESHOLD=<recommended> in this .env-style file (env vars still win).",
+)
+def evaluate(dataset_dir: Path, as_json: bool, target_far: float, write_config: Path | None) -> None:
+    """Accuracy and threshold calibration on DATASET_DIR (a folder per person): rank-1
+    (leave-one-out), genuine/impostor scores, ROC/DET, TAR at FAR 1e-2/1e-3/1e-4."""
+    from core.errors import FacestreamError
+    from engine.calibrate import config_threshold, embed_dataset, load_dataset, write_env_threshold
+    from engine.evaluation import evaluate as evaluate_scores
+    from engine.factory import build_engine
+
+    settings = _settings()
+    try:
+        samples = load_dataset(dataset_dir)
+        engine = build_engine(settings)
+        embedded = embed_dataset(engine, samples)
+        report = evaluate_scores(embedded.embeddings, embedded.labels, target_far=target_far)
+    except FacestreamError as exc:
+        raise click.ClickException(f"{exc.code.value}: {exc.message}") from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    threshold = config_threshold(report["recommended"]["threshold"])
+    out = {
+        "dataset": str(dataset_dir),
+        "model": engine.model.id,
+        "target_far": target_far,
+        "threshold": threshold,
+        "current_threshold": settings.threshold,
+        "failures": embedded.failures,
+        **report,
+    }
+    if write_config is not None:
+        write_env_threshold(write_config, threshold)
+        out["written_to"] = str(write_config)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    rank1 = report["rank1"]
+    click.echo(f"model {out['model']}: {report['samples']} faces, {report['identities']} identities")
+    click.echo(f"rank-1 (leave-one-out) {rank1['accuracy']} ({rank1['hits']}/{rank1['probes']})")
+    gen, imp = report["genuine"]["mean"], report["impostor"]["mean"]
+    click.echo(f"genuine mean {gen:.3f}, impostor mean {imp:.3f}")
+    for point in report["tar_at_far"]:
+        flag = "" if point["resolved"] else "  (not resolved by this set)"
+        click.echo(f"TAR {point['tar']:.4f} at FAR {point['target_far']:g}, t={point['threshold']:.4f}{flag}")
+    click.echo(f"recommended threshold at FAR {target_far:g}: {threshold}")
+    for failure in embedded.failures:
+        click.echo(f"skipped {failure['path']}: {failure['code']}", err=True)
+
+
 @main.group()
 def index() -> None:
     """Index backends."""
@@ -172,6 +235,27 @@ def index_backends() -> None:
 
     for name in registry.names():
         click.echo(name)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+def lag(as_json: bool) -> None:
+    """Consumer lag per group, topic and partition (records and seconds)."""
+    from core.lag import consumer_lag
+
+    settings = _settings()
+    rows = asyncio.run(consumer_lag(settings))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row.as_dict()))
+        return
+    line = "{:32} {:40} {:>4} {:>10} {:>10} {:>8} {:>8}"
+    click.echo(line.format("group", "topic", "part", "committed", "end", "lag", "lag_s"))
+    for r in rows:
+        committed = "-" if r.committed is None else r.committed
+        click.echo(
+            line.format(r.group, r.topic, r.partition, committed, r.end, r.lag, f"{r.lag_seconds:.1f}")
+        )
 
 
 # --- the local stack

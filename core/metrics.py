@@ -24,6 +24,8 @@ class Metrics:
     applied_offset: Gauge
     replica_lag: Gauge
     in_flight: Gauge
+    consumer_lag: Gauge
+    consumer_lag_seconds: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> Metrics:
@@ -88,6 +90,18 @@ class Metrics:
                 registry=reg,
             ),
             in_flight=Gauge("facestream_in_flight", "Requests awaiting a reply", registry=reg),
+            consumer_lag=Gauge(
+                "facestream_consumer_lag",
+                "Records not yet processed",
+                ["group", "topic", "partition"],
+                registry=reg,
+            ),
+            consumer_lag_seconds=Gauge(
+                "facestream_consumer_lag_seconds",
+                "Age of the oldest unprocessed record",
+                ["group", "topic", "partition"],
+                registry=reg,
+            ),
         )
 
     def serve(self, port: int) -> None:

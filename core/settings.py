@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     # --- observability
     log_level: str = "INFO"
     log_json: bool = True
+    lag_interval_s: float = Field(default=15.0, description="How often the API measures consumer lag")
     metrics_port: int = Field(default=0, description="Workers and replicas serve /metrics here; 0 = off")
 
     @cached_property

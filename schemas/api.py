@@ -152,6 +152,16 @@ class ReplicaPublic(BaseModel):
     seconds_since_heartbeat: float
 
 
+class ConsumerLagPublic(BaseModel):
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+    lag: int
+    lag_seconds: float
+
+
 class StatsResponse(BaseModel):
     persons: int | None
     faces: int | None
@@ -160,6 +170,7 @@ class StatsResponse(BaseModel):
     in_flight: int
     threshold: float
     model: str
+    consumer_lag: list[ConsumerLagPublic] = []
 
 
 class HealthResponse(BaseModel):

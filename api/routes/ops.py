@@ -13,7 +13,7 @@ from api.auth import Permission, Principal
 from api.deps import GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permission
 from db import queries
 from db.session import ping
-from schemas.api import HealthResponse, ReplicaPublic, StatsResponse
+from schemas.api import ConsumerLagPublic, HealthResponse, ReplicaPublic, StatsResponse
 
 router = APIRouter(tags=["operations"])
 
@@ -98,6 +98,7 @@ async def stats(
         in_flight=gateway.in_flight,
         threshold=settings.threshold,
         model=ready[0].status.model if ready else "",
+        consumer_lag=[ConsumerLagPublic(**row.as_dict()) for row in request.app.state.lag.rows],
     )
 
 

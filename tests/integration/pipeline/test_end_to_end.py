@@ -303,3 +303,18 @@ def test_erasing_a_single_face(stack: Stack, enrolled: dict[str, int]) -> None:
         assert response.status_code == 200, response.text
         assert response.json()["face_ids"] == [faces[0]["face_id"]]
     stack.wait_for("the face leaving the replica", lambda: _gallery_size(stack) == size - 1)
+
+
+def test_consumer_lag_is_reported_by_the_cli_and_stats(stack: Stack, enrolled: dict[str, int]) -> None:
+    rows = [json.loads(line) for line in stack.cli("lag", "--json").splitlines()]
+    prefix = stack.env["FACESTREAM_TOPIC_PREFIX"]
+    groups = {r["group"] for r in rows}
+    assert {f"{prefix}-enroll", f"{prefix}-identify", f"{prefix}.projector"} <= groups
+    enroll = [r for r in rows if r["group"] == f"{prefix}-enroll"]
+    assert sum(r["end"] for r in enroll) >= len(enrolled)
+    assert all(r["lag"] >= 0 and r["lag_seconds"] >= 0 for r in rows)
+    with stack.client() as client:
+        stats = stack.wait_for("lag in /stats", lambda: client.get("/stats").json()["consumer_lag"])
+        metrics = client.get("/metrics").text
+    assert {r["group"] for r in stats} == groups
+    assert "facestream_consumer_lag{" in metrics
