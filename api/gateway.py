@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +24,11 @@ log = get_logger(__name__)
 
 @dataclass
 class _Awaiting:
-    """Replies expected for one correlation id (an enrollment of N images expects N)."""
+    """Replies expected for one correlation id: one per enrolled image, one per shard for an
+    identify; a reply that `final` accepts (a failure) ends the wait early."""
 
     expected: int
+    final: Callable[[bytes], bool] | None = None
     replies: list[bytes] = field(default_factory=list)
     done: asyncio.Future[list[bytes]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -33,7 +36,8 @@ class _Awaiting:
 
     def add(self, value: bytes) -> None:
         self.replies.append(value)
-        if len(self.replies) >= self.expected and not self.done.done():
+        finished = len(self.replies) >= self.expected or (self.final is not None and self.final(value))
+        if finished and not self.done.done():
             self.done.set_result(self.replies)
 
 
@@ -79,15 +83,23 @@ class KafkaGateway:
         return len(self.awaiting)
 
     async def request(
-        self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str
+        self,
+        topic: str,
+        commands: list[tuple[str, Envelope[Any]]],
+        *,
+        correlation_id: str,
+        expected: int | None = None,
+        final: Callable[[bytes], bool] | None = None,
+        partial_ok: bool = False,
     ) -> list[bytes]:
-        """Publish commands (key, envelope) and wait for one reply per command."""
+        """Publish commands (key, envelope) and wait for `expected` replies (default: one per
+        command). With `partial_ok`, a timeout returns the replies that did arrive, if any."""
         if len(self.awaiting) >= self.settings.max_in_flight:
             # Refuse rather than queue without bound: the caller may retry later.
             raise FacestreamError(
                 ErrorCode.UNAVAILABLE, f"{len(self.awaiting)} requests already in flight; retry later"
             )
-        awaiting = _Awaiting(expected=len(commands))
+        awaiting = _Awaiting(expected=expected or len(commands), final=final)
         self.awaiting[correlation_id] = awaiting
         try:
             await self.publish(topic, commands)
@@ -95,6 +107,8 @@ class KafkaGateway:
                 asyncio.shield(awaiting.done), timeout=self.settings.reply_timeout_s
             )
         except TimeoutError:
+            if partial_ok and awaiting.replies:
+                return list(awaiting.replies)
             raise FacestreamError(
                 ErrorCode.TIMEOUT,
                 f"no reply within {self.settings.reply_timeout_s:g}s "

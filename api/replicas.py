@@ -58,6 +58,20 @@ class ReplicaTracker:
     def ready(self) -> list[Heartbeat]:
         return [hb for hb in self.live() if hb.status.ready]
 
+    def shards(self) -> dict[str, set[int]]:
+        """Ready replica groups and the embeddings partitions each holds. Every group answers
+        every query, so this is how many answers an identify waits for."""
+        groups: dict[str, set[int]] = {}
+        for hb in self.ready():
+            groups.setdefault(hb.status.group, set()).update(hb.status.partitions)
+        return groups
+
+    def covers_every_partition(self) -> bool:
+        ready = self.ready()
+        total = max((hb.status.total_partitions for hb in ready), default=0)
+        covered = set().union(*self.shards().values()) if ready else set()
+        return bool(ready) and (total == 0 or covered >= set(range(total)))
+
     async def _follow(self) -> None:
         while True:
             try:

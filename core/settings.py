@@ -122,7 +122,13 @@ class Settings(BaseSettings):
     index_backend: str = "faiss-flat"
     index_dir: Path = Path("var/index")
     replica_id: str = Field(default_factory=_stable_host_id)
-    replica_group: str = "replicas"
+    replica_group: str = Field(
+        default="replicas", description="Replicas of one group share queries; one group per shard"
+    )
+    replica_partitions: str = Field(
+        default="", description="Embeddings partitions this replica holds, e.g. 0,1 (empty = all)"
+    )
+    read_your_writes_timeout_s: float = 10.0
     snapshot_interval_s: float = 30.0
     status_interval_s: float = 2.0
 
@@ -141,6 +147,12 @@ class Settings(BaseSettings):
     log_json: bool = True
     lag_interval_s: float = Field(default=15.0, description="How often the API measures consumer lag")
     metrics_port: int = Field(default=0, description="Workers and replicas serve /metrics here; 0 = off")
+
+    @property
+    def shard_partitions(self) -> set[int] | None:
+        if not self.replica_partitions.strip():
+            return None
+        return {int(p) for p in self.replica_partitions.split(",") if p.strip()}
 
     @cached_property
     def topics(self) -> TopicNames:

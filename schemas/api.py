@@ -63,6 +63,11 @@ class EnrollResponse(BaseModel):
     model: str
     accepted: list[AcceptedImage]
     rejected: list[RejectedImage]
+    offsets: dict[int, int] = Field(
+        default={},
+        description="Highest embeddings offset per partition: pass as `min_offsets` to /identify "
+        "to read your own writes",
+    )
 
 
 class NoAcceptedImage(ErrorBody):
@@ -105,6 +110,11 @@ class IdentifyResponse(BaseModel):
     model: str
     bbox: BBox | None = None
     gallery_size: int
+    partial: bool = Field(
+        default=False,
+        description="True when a shard did not answer in time or no ready replica holds some partition",
+    )
+    shards: list[str] = []
     timings_ms: dict[str, float]
 
 

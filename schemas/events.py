@@ -76,6 +76,8 @@ class IdentifyFace(_Payload):
     top_k: int | None = Field(default=None, ge=1, le=100)
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     source: str = ""
+    # Read-your-writes: embeddings partition -> offset the answering replica must have applied.
+    min_offsets: dict[int, int] = {}
 
 
 # --- facts
@@ -127,6 +129,7 @@ class IdentifyQuery(_Payload):
     det_score: float
     quality: float
     timings: StageTimings = StageTimings()
+    min_offsets: dict[int, int] = {}
 
 
 class Candidate(_Payload):
@@ -149,6 +152,9 @@ class FaceIdentified(_Payload):
     replica_id: str
     gallery_size: int
     timings: StageTimings = StageTimings()
+    # Which shard answered: its replica group and the embeddings partitions it holds.
+    shard: str = ""
+    partitions: list[int] = []
 
 
 class IdentifyFailed(_Payload):
@@ -173,6 +179,8 @@ class ReplicaStatus(_Payload):
     lag: int
     restored_from: Literal["snapshot", "log"]
     snapshot_offsets: dict[int, int] = {}
+    partitions: list[int] = []
+    total_partitions: int = 0
 
 
 class DeadLetter(_Payload):

@@ -102,6 +102,8 @@ class IndexReplica:
         self.restored_from: str = "log"
         self.ready = asyncio.Event()
         self.lock = asyncio.Lock()
+        self.applied_changed = asyncio.Condition()
+        self.total_partitions = 0
         self.query_consumer: AIOKafkaConsumer | None = None
         self.replies = ReplyTopics(settings, metrics)
 
@@ -175,10 +177,14 @@ class IndexReplica:
         self._check_ready()
 
     async def _partitions(self) -> list[TopicPartition]:
+        """Every partition of the log, or this shard's share of them."""
+        wanted = self.settings.shard_partitions
         for _ in range(60):
             found = self.log_consumer.partitions_for_topic(self.topic)
             if found:
-                return [TopicPartition(self.topic, p) for p in sorted(found)]
+                self.total_partitions = len(found)
+                mine = sorted(p for p in found if wanted is None or p in wanted)
+                return [TopicPartition(self.topic, p) for p in mine]
             await self.log_consumer._client.force_metadata_update()
             await asyncio.sleep(0.5)
         raise RuntimeError(f"topic {self.topic} does not exist: run `facestream topics create`")
@@ -196,6 +202,8 @@ class IndexReplica:
                     await asyncio.to_thread(pending.apply, self.index)
                 for tp in self.log_consumer.assignment():
                     self.applied[tp.partition] = await self.log_consumer.position(tp)
+            async with self.applied_changed:
+                self.applied_changed.notify_all()
             if letters:
                 await send_all(self.producer, letters)
             self._observe()
@@ -299,10 +307,45 @@ class IndexReplica:
                     )
                 )
                 continue
+            if not await self._caught_up(envelope.payload.min_offsets):
+                outputs.append(self._not_caught_up(envelope, reply_to))
+                continue
             queries.append((envelope, reply_to))
         if queries:
             outputs += await self._search(queries)
         return outputs
+
+    async def _caught_up(self, wanted: dict[int, int]) -> bool:
+        """Read-your-writes: wait (bounded) until the records at `wanted` offsets are applied."""
+        mine = {p: o for p, o in wanted.items() if p in self.target}
+        if not mine:
+            return True
+
+        def applied() -> bool:
+            return all(self.applied.get(p, 0) > offset for p, offset in mine.items())
+
+        try:
+            async with self.applied_changed:
+                await asyncio.wait_for(
+                    self.applied_changed.wait_for(applied), self.settings.read_your_writes_timeout_s
+                )
+            return True
+        except TimeoutError:
+            return False
+
+    def _not_caught_up(self, envelope: Envelope[IdentifyQuery], reply_to: str) -> Output:
+        failure = IdentifyFailed(
+            request_id=envelope.payload.request_id,
+            error=ErrorInfo(
+                code=ErrorCode.UNAVAILABLE.value,
+                message=f"replica {self.settings.replica_id} has not applied the requested offsets "
+                f"within {self.settings.read_your_writes_timeout_s:g}s",
+            ),
+            timings=envelope.payload.timings,
+        )
+        return identify_handlers.reply_output(
+            failure, correlation_id=envelope.correlation_id, reply_to=reply_to
+        )
 
     async def _search(self, queries: list[tuple[Envelope[IdentifyQuery], str]]) -> list[Output]:
         vectors = np.stack([from_embedding(e.payload.embedding) for e, _ in queries])
@@ -321,6 +364,8 @@ class IndexReplica:
                 replica_id=self.settings.replica_id,
                 gallery_size=size,
                 search_ms=search_ms,
+                shard=self.settings.replica_group,
+                partitions=sorted(self.target),
             )
             log.info(
                 "identified",
@@ -380,6 +425,8 @@ class IndexReplica:
             lag=lag,
             restored_from="snapshot" if self.restored_from == "snapshot" else "log",
             snapshot_offsets=dict(self.snapshot_offsets),
+            partitions=sorted(self.target),
+            total_partitions=self.total_partitions,
         )
 
     def _observe(self) -> None:

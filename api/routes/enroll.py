@@ -143,4 +143,14 @@ async def enroll(
         model=model,
         accepted=accepted,
         rejected=rejected,
+        offsets=_highest_offsets(accepted),
     )
+
+
+def _highest_offsets(accepted: list[AcceptedImage]) -> dict[int, int]:
+    offsets: dict[int, int] = {}
+    for image in accepted:
+        if image.embedding_partition is not None and image.embedding_offset is not None:
+            current = offsets.get(image.embedding_partition, -1)
+            offsets[image.embedding_partition] = max(current, image.embedding_offset)
+    return offsets

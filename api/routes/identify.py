@@ -1,7 +1,8 @@
-"""POST /identify: one IdentifyFace, answered by an index replica through our reply topic."""
+"""POST /identify: one IdentifyFace, answered by every shard group through our reply topic."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile
@@ -10,13 +11,17 @@ from api import audit
 from api.auth import Permission, Principal, require
 from api.deps import GatewayDep, ReplicasDep, SettingsDep, permission
 from api.gateway import parse_reply
+from api.merge import merge_answers
 from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
+from core.kafka import peek_head
 from schemas.api import CandidatePublic, ErrorBody, IdentifyResponse
 from schemas.envelope import Envelope, new_id
 from schemas.events import FaceIdentified, IdentifyFace, IdentifyFailed
 
 router = APIRouter(tags=["identification"])
+
+_OFFSETS = re.compile(r"^\d{1,6}:\d{1,19}(,\d{1,6}:\d{1,19})*$")
 
 
 @router.post(
@@ -27,10 +32,7 @@ router = APIRouter(tags=["identification"])
         403: {"model": ErrorBody},
         413: {"model": ErrorBody},
         415: {"model": ErrorBody},
-        422: {
-            "model": ErrorBody,
-            "description": "no_face, undecodable_image, invalid_parameter, ...",
-        },
+        422: {"model": ErrorBody, "description": "no_face, undecodable_image, invalid_parameter, ..."},
         503: {"model": ErrorBody},
         504: {"model": ErrorBody},
     },
@@ -46,57 +48,91 @@ async def identify(
     threshold: Annotated[
         float | None, Query(ge=-1.0, le=1.0, description="Cosine threshold for this request")
     ] = None,
+    min_offsets: Annotated[
+        str | None,
+        Query(
+            description="Read-your-writes: `partition:offset,...` from an enrollment's `offsets`; "
+            "only replicas that applied them answer",
+            examples=["0:41,2:17"],
+        ),
+    ] = None,
 ) -> IdentifyResponse:
     if threshold is not None:
         require(principal, Permission.OVERRIDE_THRESHOLD)
+    wanted = _parse_offsets(min_offsets)
     data = await read_upload(image, settings.max_image_bytes)
-    if not replicas.ready():
+    shards = replicas.shards()
+    if not shards:
         raise FacestreamError(ErrorCode.UNAVAILABLE, "no index replica is ready to answer")
     request_id = new_id()
-    command = IdentifyFace(request_id=request_id, image=data, top_k=top_k, threshold=threshold, source="api")
-    (reply,) = await gateway.request(
+    command = IdentifyFace(
+        request_id=request_id, image=data, top_k=top_k, threshold=threshold, source="api", min_offsets=wanted
+    )
+    replies = await gateway.request(
         settings.topics.identify_requests,
         [(request_id, Envelope.wrap(command, correlation_id=request_id))],
         correlation_id=request_id,
+        expected=len(shards),
+        final=_is_failure,
+        partial_ok=True,
     )
-    result = parse_reply(reply, FaceIdentified, IdentifyFailed).payload
-    if isinstance(result, IdentifyFailed):
+    results = [parse_reply(r, FaceIdentified, IdentifyFailed).payload for r in replies]
+    failure = next((r for r in results if isinstance(r, IdentifyFailed)), None)
+    if failure is not None:
         await audit.record(
             gateway,
             settings,
             principal,
             action="identify",
             request_id=request_id,
-            outcome=result.error.code,
+            outcome=failure.error.code,
             threshold=threshold,
         )
-        raise FacestreamError(_code(result.error.code), result.error.message)
+        raise FacestreamError(_code(failure.error.code), failure.error.message)
+    answers = [r for r in results if isinstance(r, FaceIdentified)]
+    merged = merge_answers(answers, top_k=top_k or settings.top_k)
+    partial = len(answers) < len(shards) or not replicas.covers_every_partition()
     await audit.record(
         gateway,
         settings,
         principal,
         action="identify",
         request_id=request_id,
-        person_id=result.person_id,
-        outcome="unknown" if result.unknown else "match",
-        model=result.model,
-        threshold=result.threshold,
-        similarity=result.similarity,
+        person_id=merged.person_id,
+        outcome="unknown" if merged.unknown else "match",
+        model=merged.model,
+        threshold=merged.threshold,
+        similarity=merged.similarity,
     )
     return IdentifyResponse(
         request_id=request_id,
-        person_id=result.person_id,
-        similarity=result.similarity,
-        unknown=result.unknown,
-        threshold=result.threshold,
+        person_id=merged.person_id,
+        similarity=merged.similarity,
+        unknown=merged.unknown,
+        threshold=merged.threshold,
         candidates=[
-            CandidatePublic(person_id=c.person_id, similarity=c.similarity) for c in result.candidates
+            CandidatePublic(person_id=c.person_id, similarity=c.similarity) for c in merged.candidates
         ],
-        model=result.model,
-        bbox=result.bbox,
-        gallery_size=result.gallery_size,
-        timings_ms=result.timings.model_dump(),
+        model=merged.model,
+        bbox=answers[0].bbox,
+        gallery_size=merged.gallery_size,
+        partial=partial,
+        shards=merged.shards,
+        timings_ms=merged.timings.model_dump(),
     )
+
+
+def _is_failure(reply: bytes) -> bool:
+    head = peek_head(reply)
+    return head is not None and head.type == IdentifyFailed.__name__
+
+
+def _parse_offsets(raw: str | None) -> dict[int, int]:
+    if not raw:
+        return {}
+    if not _OFFSETS.match(raw):
+        raise FacestreamError(ErrorCode.INVALID_PARAMETER, "min_offsets must look like 0:41,2:17")
+    return {int(p): int(o) for p, o in (item.split(":") for item in raw.split(","))}
 
 
 def _code(value: str) -> ErrorCode:

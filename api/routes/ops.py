@@ -32,7 +32,7 @@ async def health(request: Request, replicas: ReplicasDep) -> JSONResponse:
     gateway = request.app.state.gateway
     database_ok = await ping(request.app.state.db_engine, timeout_s=2.0)
     broker_ok = gateway.started and await _broker_ok(gateway)
-    replicas_ok = bool(replicas.ready())
+    replicas_ok = replicas.covers_every_partition()
     ready = broker_ok and replicas_ok
     status = "ready" if ready and database_ok else "degraded" if ready else "unavailable"
     body = HealthResponse(

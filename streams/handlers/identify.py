@@ -39,6 +39,7 @@ def query_for(
         det_score=face.det_score,
         quality=face.quality,
         timings=timings,
+        min_offsets=command.min_offsets,
     )
 
 

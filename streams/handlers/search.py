@@ -15,6 +15,8 @@ def answer(
     replica_id: str,
     gallery_size: int,
     search_ms: float,
+    shard: str = "",
+    partitions: Sequence[int] = (),
 ) -> FaceIdentified:
     candidates = [
         Candidate(person_id=m.person_id, similarity=round(float(m.similarity), 6), face_id=m.face_id)
@@ -34,4 +36,6 @@ def answer(
         replica_id=replica_id,
         gallery_size=gallery_size,
         timings=StageTimings(**{**query.timings.model_dump(), "search_ms": search_ms}),
+        shard=shard,
+        partitions=list(partitions),
     )

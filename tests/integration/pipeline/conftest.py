@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -41,12 +42,51 @@ async def _scratch_database(url: str, name: str, *, drop: bool) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def scratch_database_url(services: ServiceEndpoints) -> Iterator[str]:
+@contextmanager
+def scratch_database(services: ServiceEndpoints) -> Iterator[str]:
+    """A database of its own on the real server, dropped afterwards."""
     name = f"fs_itest_{uuid.uuid4().hex[:10]}"
     asyncio.run(_scratch_database(services.database_url, name, drop=False))
-    yield make_url(services.database_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_scratch_database(services.database_url, name, drop=True))
+    try:
+        yield make_url(services.database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_scratch_database(services.database_url, name, drop=True))
+
+
+@contextmanager
+def running_stack(
+    services: ServiceEndpoints, database_url: str, workdir: Path, *, replicas: dict[str, dict[str, str]]
+) -> Iterator[Stack]:
+    """API, both faust workers, the projector and the given replicas (name -> extra env)."""
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = stack_env(
+        kafka=services.kafka_bootstrap,
+        database_url=database_url,
+        prefix=f"itest{uuid.uuid4().hex[:8]}",
+        workdir=workdir,
+        api_port=port,
+    )
+    stack = Stack(env=env, logs=workdir / "logs", api_url=f"http://127.0.0.1:{port}")
+    stack.cli("db", "migrate")
+    stack.cli("topics", "create")
+    try:
+        for name, extra in replicas.items():
+            stack.start(name, "replica", **extra)
+        stack.start("projector", "projector")
+        stack.start("enroll-worker", "worker", "enroll")
+        stack.start("identify-worker", "worker", "identify")
+        stack.start("api", "api")
+        stack.wait_for("/health ready", lambda: _ready(stack), timeout=180)
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def scratch_database_url(services: ServiceEndpoints) -> Iterator[str]:
+    with scratch_database(services) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -54,28 +94,9 @@ def stack(
     services: ServiceEndpoints, scratch_database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
-    (workdir / "logs").mkdir()
-    port = free_port()
-    env = stack_env(
-        kafka=services.kafka_bootstrap,
-        database_url=scratch_database_url,
-        prefix=f"itest{uuid.uuid4().hex[:8]}",
-        workdir=workdir,
-        api_port=port,
-    )
-    running = Stack(env=env, logs=workdir / "logs", api_url=f"http://127.0.0.1:{port}")
-    running.cli("db", "migrate")
-    running.cli("topics", "create")
-    try:
-        running.start("replica", "replica", FACESTREAM_REPLICA_ID="replica-a")
-        running.start("projector", "projector")
-        running.start("enroll-worker", "worker", "enroll")
-        running.start("identify-worker", "worker", "identify")
-        running.start("api", "api")
-        running.wait_for("/health ready", lambda: _ready(running), timeout=180)
+    replicas = {"replica": {"FACESTREAM_REPLICA_ID": "replica-a"}}
+    with running_stack(services, scratch_database_url, workdir, replicas=replicas) as running:
         yield running
-    finally:
-        running.stop_all()
 
 
 def _ready(stack: Stack) -> bool:

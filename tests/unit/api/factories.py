@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.replicas import ReplicaTracker
 from core.errors import FacestreamError
 from core.kafka import encode
 from core.settings import Settings
@@ -89,7 +90,7 @@ class FakeGateway:
         return [RecordMetadata(partition=0, offset=n) for n in range(len(keys))]
 
     async def request(
-        self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str
+        self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str, **_: Any
     ) -> list[bytes]:
         self.requests.append((topic, commands, correlation_id))
         if self.error is not None:
@@ -190,6 +191,10 @@ class FakeReplicas:
 
     def ready(self) -> list[FakeHeartbeat]:
         return [hb for hb in self.heartbeats if hb.status.ready]
+
+    # The real tracker's answers, computed over these heartbeats.
+    shards = ReplicaTracker.shards
+    covers_every_partition = ReplicaTracker.covers_every_partition
 
 
 async def _create_tables(url: str) -> None:

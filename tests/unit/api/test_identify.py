@@ -132,3 +132,13 @@ def test_unknown_failure_code_from_the_pipeline_is_not_leaked_as_500(app: FastAP
 
     gateway._identified = odd
     expect(client(app).post("/identify", files=probe()), 409, "model_mismatch")
+
+
+def test_min_offsets_are_validated_and_forwarded(app: FastAPI) -> None:
+    expect(
+        client(app).post("/identify", files=probe(), params={"min_offsets": "0:x"}), 422, "invalid_parameter"
+    )
+    response = client(app).post("/identify", files=probe(), params={"min_offsets": "0:41,2:17"})
+    assert response.status_code == 200, response.text
+    _, commands, _ = app.state.gateway.requests[-1]
+    assert commands[0][1].payload.min_offsets == {0: 41, 2: 17}
