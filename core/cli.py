@@ -94,6 +94,32 @@ def projector() -> None:
     asyncio.run(Projector(settings, metrics, create_sessionmaker(engine)).run())
 
 
+@main.command()
+@click.option("--replica-id", required=True, help="The new replica's id: the snapshot goes under its name.")
+@click.option("--backend", default=None, help="Index backend of the new index (default: the setting).")
+def replay(replica_id: str, backend: str | None) -> None:
+    """Build an index from the compacted embeddings log for a new replica; the old ones keep serving.
+
+    Then start `FACESTREAM_REPLICA_ID=<id> [FACESTREAM_INDEX_BACKEND=<backend>] facestream replica`
+    and, once it is ready, stop the old replica.
+    """
+    from engine.factory import model_info
+    from engine.packs import get_pack
+    from streams.replay import replay as run_replay
+
+    settings = _settings()
+    model = model_info(get_pack(settings.model_pack))
+    report = asyncio.run(
+        run_replay(
+            settings,
+            model,
+            backend=backend or settings.index_backend,
+            target=settings.index_dir / replica_id,
+        )
+    )
+    click.echo(json.dumps(report.as_dict()))
+
+
 # --- setup
 
 

@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     detection_max_side: int = 640
     detection_min_score: float = 0.6
     multi_face_policy: MultiFacePolicy = "largest"
+    quality_min: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Faces scoring lower are refused (low_quality); 0 = off"
+    )
+    liveness: Literal["none", "faceplugin"] = Field(
+        default="none", description="Anti-spoofing check; see docs/engine.md before enabling"
+    )
+    liveness_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Spoof score above which a face is refused (spoof_suspected)"
+    )
     batch_max_size: int = 16
     batch_max_wait_s: float = 0.02
 

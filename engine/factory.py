@@ -9,10 +9,10 @@ from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from engine.decode import DecodeLimits
 from engine.detector import Detector, RetinaFaceDetector, ScrfdDetector, YuNetDetector, create_yunet
-from engine.liveness import DEFAULT_LIVENESS_THRESHOLD, FacepluginLiveness, LivenessCheck, NoLiveness
+from engine.liveness import FacepluginLiveness, LivenessCheck, NoLiveness
 from engine.packs import ModelPack, Role, get_pack, locate
 from engine.pipeline import FaceEngine
-from engine.quality import DEFAULT_QUALITY_MIN, DefaultQuality
+from engine.quality import DefaultQuality
 from engine.recognizer import ArcFaceRecognizer, dynamic_batch_bytes
 from engine.sessions import create_session
 from schemas.events import ModelInfo
@@ -72,7 +72,7 @@ LIVENESS: dict[str, Callable[[ModelPack, dict[Role, Path], Settings], LivenessCh
 def build_liveness(pack: ModelPack, paths: dict[Role, Path], settings: Settings) -> LivenessCheck:
     # getattr: these settings are added to core.settings alongside this code; until then the
     # documented defaults apply.
-    name = str(getattr(settings, "liveness", "none"))
+    name = settings.liveness
     if name not in LIVENESS:
         raise ValueError(f"unknown liveness check {name!r}; known: {', '.join(sorted(LIVENESS))}")
     return LIVENESS[name](pack, paths, settings)
@@ -109,9 +109,9 @@ def build_engine(settings: Settings) -> FaceEngine:
         detector=detector,
         recognizer=build_recognizer(pack, paths["recognizer"], settings),
         quality=DefaultQuality(),
-        quality_min=float(getattr(settings, "quality_min", DEFAULT_QUALITY_MIN)),
+        quality_min=settings.quality_min,
         liveness=build_liveness(pack, paths, settings),
-        liveness_threshold=float(getattr(settings, "liveness_threshold", DEFAULT_LIVENESS_THRESHOLD)),
+        liveness_threshold=settings.liveness_threshold,
         limits=DecodeLimits(
             max_bytes=settings.max_image_bytes,
             max_pixels=settings.max_image_pixels,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -28,9 +27,7 @@ from index.base import VectorIndex, search_persons
 from index.snapshot import SnapshotUnusable, read_snapshot, write_snapshot
 from schemas.envelope import Envelope, Header
 from schemas.events import (
-    Embedding,
     ErrorInfo,
-    FaceEmbedded,
     IdentifyFailed,
     IdentifyQuery,
     ModelInfo,
@@ -40,49 +37,15 @@ from streams.handlers import identify as identify_handlers
 from streams.handlers.dead_letter import dead_letter
 from streams.handlers.output import Output
 from streams.handlers.search import answer
+from streams.log_fold import PendingChanges, usable_vector
 from streams.producing import send_all
 from streams.reply_topics import ReplyTopics
 
 log = get_logger(__name__)
 
 
-@dataclass
-class _Pending:
-    """Log records folded by key before touching the index: the last write per face wins."""
-
-    upserts: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
-    removals: set[str] = field(default_factory=set)
-
-    def upsert(self, face_id: str, person_id: str, vector: np.ndarray) -> None:
-        self.removals.discard(face_id)
-        self.upserts[face_id] = (person_id, vector)
-
-    def remove(self, face_id: str) -> None:
-        self.upserts.pop(face_id, None)
-        self.removals.add(face_id)
-
-    def apply(self, index: VectorIndex) -> None:
-        if self.removals:
-            index.remove(self.removals)
-        if self.upserts:
-            face_ids = list(self.upserts)
-            index.add(
-                face_ids,
-                [self.upserts[f][0] for f in face_ids],
-                np.stack([self.upserts[f][1] for f in face_ids]),
-            )
-
-
-def _usable_vector(embedding: Embedding) -> np.ndarray:
-    """A vector the index accepts, or INVALID_MESSAGE: poison is dead-lettered, never fatal."""
-    vector = from_embedding(embedding)  # wrong length or non-finite values raise
-    if not np.linalg.norm(vector) > np.finfo(np.float32).tiny:
-        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "embedding is an all-zero vector")
-    return vector
-
-
 def _check_query(query: IdentifyQuery) -> None:
-    _usable_vector(query.embedding)
+    usable_vector(query.embedding)
     if query.top_k < 1:
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"top_k must be >= 1, got {query.top_k}")
 
@@ -192,7 +155,7 @@ class IndexReplica:
     async def _apply_loop(self) -> None:
         while True:
             batches = await self.log_consumer.getmany(timeout_ms=500, max_records=2000)
-            pending = _Pending()
+            pending = PendingChanges()
             letters: list[Output] = []
             for records in batches.values():
                 for record in records:
@@ -209,20 +172,11 @@ class IndexReplica:
             self._observe()
             self._check_ready()
 
-    def _fold(self, record: ConsumerRecord[bytes, bytes], pending: _Pending, letters: list[Output]) -> None:
-        face_id = record.key.decode() if record.key else ""
-        if record.value is None:
-            pending.remove(face_id)
-            return
+    def _fold(
+        self, record: ConsumerRecord[bytes, bytes], pending: PendingChanges, letters: list[Output]
+    ) -> None:
         try:
-            fact = decode(record.value, FaceEmbedded).payload
-            if fact.embedding.model.id != self.model.id:
-                # Another pack's vectors belong in another index (another topic).
-                raise FacestreamError(
-                    ErrorCode.MODEL_MISMATCH,
-                    f"model {fact.embedding.model.id} != replica model {self.model.id}",
-                )
-            pending.upsert(fact.face_id, fact.person_id, _usable_vector(fact.embedding))
+            pending.fold(record, model_id=self.model.id)
         except FacestreamError as exc:
             self.metrics.errors.labels("replica", exc.code.value).inc()
             letters.append(

@@ -56,7 +56,7 @@ def perspective_border(bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out_w, out_h = int(fw * (1 + 2 * pad)), int(fh * (1 + 2 * pad))
     src = np.float32([[0, 0], [fw, 0], [fw, fh], [0, fh]])
     jitter = rng.uniform(-0.06, 0.06, (4, 2)) * [fw, fh]
-    dst = (src + [fw * pad, fh * pad] + jitter).astype(np.float32)
+    dst = (src + np.float32([fw * pad, fh * pad]) + jitter).astype(np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
     background = np.full((out_h, out_w, 3), rng.integers(90, 170, 3), np.uint8)
     return cv2.warpPerspective(

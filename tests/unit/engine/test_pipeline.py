@@ -5,12 +5,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.errors import ErrorCode, FacestreamError
 from engine.decode import DecodeLimits
 from engine.detector import DetectedFace
 from engine.pipeline import FaceEngine
-from engine.quality import DefaultQuality
+from engine.quality import DEFAULT_QUALITY_MIN, DefaultQuality, QualityReport
 from schemas.events import ModelInfo
 from tests.unit.engine.images import encode, gradient
 
@@ -109,3 +110,96 @@ def test_embed_and_model() -> None:
 def test_unknown_policy_fails_at_construction() -> None:
     with pytest.raises(ValueError):
         _engine([], "random")
+
+
+class StubQuality:
+    """Scores faces by their detector score alone, so a test picks quality via the stub box."""
+
+    def assess(self, crop, *, landmarks, det_score, face_size) -> QualityReport:
+        factors = {"detection": 1.0, "size": 1.0, "sharpness": det_score, "pose": 1.0}
+        return QualityReport(score=det_score, factors=factors, yaw_deg=0.0, roll_deg=0.0)
+
+
+class StubLiveness:
+    name = "stub"
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.boxes: list[tuple[float, ...]] = []
+
+    def spoof_score(self, bgr: np.ndarray, bbox: tuple[float, float, float, float]) -> float:
+        self.boxes.append(tuple(bbox))
+        return self.score
+
+
+def _gated(faces, policy="largest", quality_min=0.5, liveness=None, draft=0) -> FaceEngine:
+    return FaceEngine(
+        detector=StubDetector(faces),
+        recognizer=StubRecognizer(),
+        quality=StubQuality(),
+        limits=DecodeLimits(max_bytes=10**7, max_pixels=10**8, draft_min_side=draft),
+        multi_face_policy=policy,
+        quality_min=quality_min,
+        liveness=liveness,
+        liveness_threshold=0.5,
+    )
+
+
+def test_low_quality_face_is_rejected_naming_the_factor() -> None:
+    with pytest.raises(FacestreamError) as info:
+        _gated([_face(50, 40, 100, 0.3)]).prepare(encode(gradient(320, 240), "PNG"))
+    assert info.value.code == ErrorCode.LOW_QUALITY
+    assert "0.30 is below 0.50" in info.value.message and "sharpness" in info.value.message
+
+
+def test_quality_gate_off_and_factors_recorded() -> None:
+    prepared = _gated([_face(50, 40, 100, 0.3)], quality_min=0.0).prepare(encode(gradient(320, 240), "PNG"))
+    assert prepared.faces[0].quality == 0.3
+    assert prepared.faces[0].quality_factors["sharpness"] == 0.3
+
+
+def test_real_default_quality_rejects_a_flat_crop() -> None:
+    engine = FaceEngine(
+        detector=StubDetector([_face(50, 40, 100, 0.95)]),
+        recognizer=StubRecognizer(),
+        quality=DefaultQuality(),
+        limits=DecodeLimits(max_bytes=10**7, max_pixels=10**8),
+        quality_min=DEFAULT_QUALITY_MIN,
+    )
+    flat = encode(Image.new("RGB", (320, 240), (128, 128, 128)), "PNG")
+    with pytest.raises(FacestreamError) as info:
+        engine.prepare(flat)
+    assert info.value.code == ErrorCode.LOW_QUALITY and "sharpness 0.00" in info.value.message
+
+
+def test_all_policy_drops_failing_faces_and_raises_only_when_none_is_left() -> None:
+    image = encode(gradient(320, 240), "PNG")
+    faces = [_face(0, 0, 50, 0.9), _face(100, 100, 120, 0.2)]
+    prepared = _gated(faces, policy="all").prepare(image)
+    assert [f.det_score for f in prepared.faces] == [0.9]
+    assert prepared.face_count == 2
+    with pytest.raises(FacestreamError) as info:
+        _gated([_face(0, 0, 50, 0.1), _face(100, 100, 120, 0.2)], policy="all").prepare(image)
+    assert info.value.code == ErrorCode.LOW_QUALITY
+
+
+def test_liveness_gate_raises_spoof_suspected_above_threshold() -> None:
+    image = encode(gradient(320, 240), "PNG")
+    check = StubLiveness(0.8)
+    with pytest.raises(FacestreamError) as info:
+        _gated([_face(50, 40, 100, 0.9)], liveness=check).prepare(image)
+    assert info.value.code == ErrorCode.SPOOF_SUSPECTED and "0.80 is above 0.50" in info.value.message
+    passing = _gated([_face(50, 40, 100, 0.9)], liveness=StubLiveness(0.2)).prepare(image)
+    assert "liveness_ms" in passing.timings
+
+
+def test_liveness_sees_boxes_in_decoded_pixels_and_only_faces_that_passed_quality() -> None:
+    check = StubLiveness(0.0)
+    engine = _gated([_face(100, 50, 100, 0.9), _face(0, 0, 60, 0.1)], policy="all", liveness=check, draft=400)
+    engine.prepare(encode(gradient(1600, 1200), "JPEG"))
+    assert check.boxes == [(100.0, 50.0, 100.0, 100.0)]  # drafted 1/4: detector's own pixels
+
+
+def test_no_liveness_by_default_adds_no_timing() -> None:
+    prepared = _gated([_face(50, 40, 100, 0.9)]).prepare(encode(gradient(320, 240), "PNG"))
+    assert set(prepared.timings) == {"decode_ms", "detect_ms", "align_ms"}

@@ -15,7 +15,8 @@ from schemas.events import DeadLetter, FaceEmbedded, FaceIdentified, IdentifyQue
 from streams.enroll_worker import EnrollProcessor
 from streams.handlers.search import answer
 from streams.identify_worker import IdentifyProcessor
-from streams.replica import IndexReplica, _Pending
+from streams.log_fold import PendingChanges
+from streams.replica import IndexReplica
 from tests.unit.streams.factories import (
     REPLY_TOPIC,
     FakeMessage,
@@ -106,7 +107,7 @@ async def test_replica_answers_queries_from_the_log(config: Settings) -> None:
     replica = IndexReplica(config, metrics(), engine.model)
     enrolled = await enroll_everyone(config, engine)
 
-    pending, letters = _Pending(), []  # type: ignore[var-annotated]
+    pending, letters = PendingChanges(), []  # type: ignore[var-annotated]
     for record in as_records(enrolled, config.topics.embeddings):
         replica._fold(record, pending, letters)  # type: ignore[arg-type]
     pending.apply(replica.index)
@@ -193,7 +194,7 @@ async def test_replica_dead_letters_unusable_embeddings(config: Settings) -> Non
     ]
     garbage = FakeMessage(good.topic, 0, 60, b"junk", b"not json", [])
     tombstone = FakeMessage(good.topic, 0, 61, b"gone", None, [])
-    pending, letters = _Pending(), []  # type: ignore[var-annotated]
+    pending, letters = PendingChanges(), []  # type: ignore[var-annotated]
     for record in [*poison, garbage, tombstone, good]:
         replica._fold(record, pending, letters)  # type: ignore[arg-type]
     pending.apply(replica.index)
