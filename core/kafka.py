@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -104,3 +105,17 @@ def _short(exc: ValidationError) -> str:
 def offsets_by_partition(items: Mapping[Any, int]) -> dict[int, int]:
     """TopicPartition-keyed offsets as plain {partition: offset}."""
     return {tp.partition: offset for tp, offset in items.items()}
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, *, attempts: int = 60) -> list[int]:
+    """The topic's partitions, waiting for metadata (a consumer without a subscription has none)."""
+    for _ in range(attempts):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        # aiokafka has no public metadata refresh.
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.5)
+    raise FacestreamError(
+        ErrorCode.UNAVAILABLE, f"topic {topic} does not exist: run `facestream topics create`"
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from core.errors import FacestreamError
-from core.kafka import make_consumer
+from core.kafka import make_consumer, partitions_of
 from core.logging import get_logger
 from core.settings import Settings
 from index import registry
@@ -52,9 +52,7 @@ async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: 
     started = time.perf_counter()
     records = skipped = 0
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            raise RuntimeError(f"topic {topic} does not exist")
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import decode, header_map, make_consumer, make_producer
+from core.kafka import decode, header_map, make_consumer, make_producer, partitions_of
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -142,15 +142,9 @@ class IndexReplica:
     async def _partitions(self) -> list[TopicPartition]:
         """Every partition of the log, or this shard's share of them."""
         wanted = self.settings.shard_partitions
-        for _ in range(60):
-            found = self.log_consumer.partitions_for_topic(self.topic)
-            if found:
-                self.total_partitions = len(found)
-                mine = sorted(p for p in found if wanted is None or p in wanted)
-                return [TopicPartition(self.topic, p) for p in mine]
-            await self.log_consumer._client.force_metadata_update()
-            await asyncio.sleep(0.5)
-        raise RuntimeError(f"topic {self.topic} does not exist: run `facestream topics create`")
+        found = await partitions_of(self.log_consumer, self.topic)
+        self.total_partitions = len(found)
+        return [TopicPartition(self.topic, p) for p in found if wanted is None or p in wanted]
 
     async def _apply_loop(self) -> None:
         while True:

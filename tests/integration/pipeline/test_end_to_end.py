@@ -318,3 +318,27 @@ def test_consumer_lag_is_reported_by_the_cli_and_stats(stack: Stack, enrolled: d
         metrics = client.get("/metrics").text
     assert {r["group"] for r in stats} == groups
     assert "facestream_consumer_lag{" in metrics
+
+
+def test_replay_builds_a_new_replica_that_takes_over(stack: Stack, enrolled: dict[str, int]) -> None:
+    before = _answers(stack)
+    size = _gallery_size(stack)
+    report = json.loads(stack.cli("replay", "--replica-id", "replica-b"))
+    assert report["faces"] == size and report["skipped"] == 0 and report["records_per_s"] > 0
+
+    stack.start("replica-b", "replica", FACESTREAM_REPLICA_ID="replica-b")
+    stack.wait_for(
+        "replica-b ready from the replayed snapshot",
+        lambda: any(
+            r["replica_id"] == "replica-b" and r["ready"] and r["restored_from"] == "snapshot"
+            for r in stack.replicas()
+        ),
+    )
+    stack.kill("replica", sig=15)  # the swap: the old replica leaves, the new one serves
+    stack.wait_for(
+        "only replica-b left", lambda: [r["replica_id"] for r in stack.replicas()] == ["replica-b"]
+    )
+    assert _answers(stack) == before
+    stack.kill("replica-b", sig=15)
+    stack.start("replica", "replica", FACESTREAM_REPLICA_ID="replica-a")
+    stack.wait_for("replica-a back", lambda: (r := _replica(stack)) and r["ready"])
