@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request, Response
 
 from api.auth import KeyRing, parse_api_keys
@@ -16,6 +17,7 @@ from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
 from api.routes import enroll, erasure, identify, ops, persons
+from core import tracing
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -68,7 +70,14 @@ def create_app(settings: Settings) -> FastAPI:
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        traceparent = tracing.continue_trace(request.headers.get(tracing.HEADER))
+        tracing.current.set(traceparent)
+        structlog.contextvars.bind_contextvars(trace_id=tracing.trace_id(traceparent))
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("trace_id")
+        response.headers[tracing.HEADER] = traceparent
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         metrics: Metrics = request.app.state.metrics

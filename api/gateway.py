@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
+from core import tracing
 from core.errors import ErrorCode, FacestreamError
 from core.kafka import encode, envelope_headers, key_bytes, make_consumer, make_producer, peek_head
 from core.logging import get_logger
@@ -123,7 +124,9 @@ class KafkaGateway:
             for key, envelope in commands:
                 # Encoding a 15 MB image as base64 JSON is CPU work: keep it off the loop.
                 value = await asyncio.to_thread(encode, envelope)
-                headers = envelope_headers(envelope, **{Header.REPLY_TO: self.reply_topic})
+                headers = envelope_headers(
+                    envelope, **{Header.REPLY_TO: self.reply_topic, tracing.HEADER: tracing.current.get()}
+                )
                 futures.append(await self.producer.send(topic, value, key_bytes(key), headers=headers))
             await asyncio.gather(*futures)
         except KafkaError as exc:

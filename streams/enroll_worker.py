@@ -19,7 +19,7 @@ from schemas.events import EnrollFace
 from streams.batch_guard import run_guarded
 from streams.faust_app import make_faust_app
 from streams.handlers import enroll as handlers
-from streams.handlers.output import Output
+from streams.handlers.output import Output, traced
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
 from streams.producing import FaustSender, send_all
 from streams.reply_topics import ReplyTopics
@@ -67,10 +67,14 @@ class EnrollProcessor:
             )
             for i in embedded
         ]
+        incoming = {id(item): headers for item, (_, headers) in zip(items, parsed, strict=True)}
         acks = await send_all(
             self.sender,
             [
-                handlers.embedding_output(f, topics=topics, correlation_id=i.envelope.correlation_id)
+                traced(
+                    [handlers.embedding_output(f, topics=topics, correlation_id=i.envelope.correlation_id)],
+                    incoming[id(i)],
+                )[0]
                 for f, i in zip(facts, embedded, strict=True)
             ],
         )
@@ -89,11 +93,14 @@ class EnrollProcessor:
                 error = item.error or FacestreamError(ErrorCode.INTERNAL, "no embedding produced")
                 outcome = handlers.rejected(command, error, model=self.engine.model, timings=item.timings)
                 self.metrics.errors.labels("enroll", error.code.value).inc()
-            outputs += handlers.outcome_outputs(
-                outcome,
-                topics=topics,
-                correlation_id=envelope.correlation_id,
-                reply_to=headers.get(Header.REPLY_TO),
+            outputs += traced(
+                handlers.outcome_outputs(
+                    outcome,
+                    topics=topics,
+                    correlation_id=envelope.correlation_id,
+                    reply_to=headers.get(Header.REPLY_TO),
+                ),
+                headers,
             )
             observe_timings(self.metrics, item.timings)
             log.info(

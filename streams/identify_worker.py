@@ -19,7 +19,7 @@ from schemas.events import IdentifyFace
 from streams.batch_guard import run_guarded
 from streams.faust_app import make_faust_app
 from streams.handlers import identify as handlers
-from streams.handlers.output import Output
+from streams.handlers.output import Output, traced
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
 from streams.producing import FaustSender, send_all
 from streams.reply_topics import ReplyTopics
@@ -54,7 +54,7 @@ class IdentifyProcessor:
         )
         self.metrics.batch_size.labels("identify").observe(len(items))
         for item, (envelope, headers) in zip(items, parsed, strict=True):
-            outputs.append(self._output(item, envelope, headers))
+            outputs += traced([self._output(item, envelope, headers)], headers)
         await send_all(self.sender, await self.replies.deliverable(outputs))
 
     def _output(self, item: Any, envelope: Any, headers: dict[str, str]) -> Output:

@@ -35,7 +35,7 @@ from schemas.events import (
 )
 from streams.handlers import identify as identify_handlers
 from streams.handlers.dead_letter import dead_letter
-from streams.handlers.output import Output
+from streams.handlers.output import Output, traced
 from streams.handlers.search import answer
 from streams.log_fold import PendingChanges, usable_vector
 from streams.producing import send_all
@@ -261,7 +261,9 @@ class IndexReplica:
             queries.append((envelope, reply_to))
         if queries:
             outputs += await self._search(queries)
-        return outputs
+        # Replies continue the trace of the query they answer.
+        incoming = {(r.key or b"").decode(): header_map(r.headers) for r in records}
+        return [traced([o], incoming.get(o.key or "", {}))[0] for o in outputs]
 
     async def _caught_up(self, wanted: dict[int, int]) -> bool:
         """Read-your-writes: wait (bounded) until the records at `wanted` offsets are applied."""
