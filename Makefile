@@ -12,7 +12,8 @@ STACK_PID := var/stack.pid
 STACK_LOG := var/log/stack.log
 PYTEST_ARGS ?=
 
-.PHONY: help setup models services services-down migrate topics run up down test test-unit lint format typecheck clean
+.PHONY: help setup services services-down migrate topics run up down test test-unit test-js lint format clean \
+	docker-build docker-up docker-down docker-config
 
 help:
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -78,6 +79,22 @@ lint: setup ## ruff, mypy and the layer contracts
 format: setup ## Format and fix imports (ruff stands in for black and isort)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+test-js: ## The Node client's tests (the live part needs FACESTREAM_API_URL and FACESTREAM_API_KEY)
+	node --test clients/js
+
+docker-build: ## Build the CPU image (facestream:latest) and the GPU image (facestream:gpu)
+	docker build -t facestream:latest .
+	docker build --target gpu -t facestream:gpu .
+
+docker-up: ## Start the compose stack (Kafka, PostgreSQL, API, workers, replicas)
+	docker compose up -d --build
+
+docker-down: ## Stop the compose stack
+	docker compose down
+
+docker-config: ## Validate docker-compose.yml
+	docker compose config --quiet
 
 clean: ## Remove local state (models, index snapshots, service data)
 	rm -rf var .cache

@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.gateway = KafkaGateway(settings)
     app.state.replicas = ReplicaTracker(settings)
     app.state.lag = LagMonitor(settings, app.state.metrics)
-    app.state.db_engine = create_engine(settings.database_url)
+    app.state.db_engine = create_engine(settings.database_url, connect_args=settings.database_connect_args())
     app.state.sessions = create_sessionmaker(app.state.db_engine)
 
     install_error_handlers(app)

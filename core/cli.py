@@ -59,7 +59,7 @@ def worker(kind: str) -> None:
 
     settings = _settings()
     metrics = Metrics.create()
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     engine = build_engine(settings)
     build = build_enroll_app if kind == "enroll" else build_identify_app
     app = build(settings, engine, metrics)
@@ -76,7 +76,7 @@ def replica() -> None:
 
     settings = _settings()
     metrics = Metrics.create()
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     model = model_info(get_pack(settings.model_pack))
     asyncio.run(IndexReplica(settings, metrics, model).run())
 
@@ -89,8 +89,8 @@ def projector() -> None:
 
     settings = _settings()
     metrics = Metrics.create()
-    metrics.serve(settings.metrics_port)
-    engine = create_engine(settings.database_url)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
+    engine = create_engine(settings.database_url, connect_args=settings.database_connect_args())
     asyncio.run(Projector(settings, metrics, create_sessionmaker(engine)).run())
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ErrorCode, FacestreamError
@@ -18,10 +20,39 @@ P = TypeVar("P", bound=BaseModel)
 RawHeaders = Iterable[tuple[str, bytes]]
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Bootstrap and security options shared by every Kafka client of the project."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(
+                str(settings.kafka_ssl_certfile),
+                str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+            )
+        options["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
+    return options
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**client_options(settings))
+
+
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """Idempotent, acks=all: a retried send never duplicates a record within a partition."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **client_options(settings),
         "enable_idempotence": True,
         "acks": "all",
         "max_request_size": settings.max_message_bytes,
@@ -37,7 +68,7 @@ def make_consumer(
 ) -> AIOKafkaConsumer:
     """Manual commits only: offsets move after the output of a record is acknowledged."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        **client_options(settings),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",

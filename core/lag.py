@@ -11,8 +11,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from core.kafka import make_admin, make_consumer
 from core.settings import Settings
 
 
@@ -42,12 +42,8 @@ def watched_groups(settings: Settings) -> dict[str, list[str]]:
 
 
 async def consumer_lag(settings: Settings, *, now: float | None = None) -> list[PartitionLag]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=settings.max_message_bytes,
-    )
+    admin = make_admin(settings)
+    consumer = make_consumer(settings, group_id=None)
     await admin.start()
     await consumer.start()
     try:

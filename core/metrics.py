@@ -104,7 +104,7 @@ class Metrics:
             ),
         )
 
-    def serve(self, port: int) -> None:
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics for a worker process (the API serves its own route)."""
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -143,6 +144,13 @@ class Settings(BaseSettings):
 
     # --- Kafka
     kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle that signed the brokers")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (mutual TLS)")
+    kafka_ssl_keyfile: Path | None = None
     topic_prefix: str = "facestream"
     topic_partitions: int = 3
     topic_replication_factor: int = 1
@@ -150,12 +158,22 @@ class Settings(BaseSettings):
 
     # --- PostgreSQL
     database_url: str = "postgresql+asyncpg://facestream:facestream@127.0.0.1:55432/facestream"
+    database_ssl_cafile: Path | None = Field(
+        default=None, description="Verify PostgreSQL's certificate against this CA (TLS required)"
+    )
 
     # --- observability
     log_level: str = "INFO"
     log_json: bool = True
     lag_interval_s: float = Field(default=15.0, description="How often the API measures consumer lag")
+    metrics_host: str = Field(default="127.0.0.1", description="Bind address of workers' /metrics")
     metrics_port: int = Field(default=0, description="Workers and replicas serve /metrics here; 0 = off")
+
+    def database_connect_args(self) -> dict[str, object]:
+        """asyncpg connection arguments: TLS with certificate verification when a CA is set."""
+        if self.database_ssl_cafile is None:
+            return {}
+        return {"ssl": ssl.create_default_context(cafile=str(self.database_ssl_cafile))}
 
     @property
     def shard_partitions(self) -> set[int] | None:

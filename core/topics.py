@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from core.kafka import make_admin
 from core.settings import MiB, Settings
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -64,7 +65,7 @@ def reply_topic_spec(settings: Settings) -> TopicSpec:
 
 async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]:
     """Create the topics that are missing; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -89,7 +90,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> list[str]
 
 
 async def list_topic_names(settings: Settings) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         return set(await admin.list_topics())

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import faust
 
+from core.kafka import client_options
 from core.settings import Settings
 
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
+    security = client_options(settings)
+    credentials = None
+    if settings.kafka_security_protocol.startswith("SASL"):
+        credentials = faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=security.get("ssl_context"),
+        )
+    elif "ssl_context" in security:
+        credentials = faust.SSLCredentials(security["ssl_context"])
     return faust.App(
         f"{settings.topic_prefix}-{name}",
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=credentials,
         # faust would otherwise open a web server on 0.0.0.0:6066.
         web_enabled=False,
         store="memory://",

@@ -382,5 +382,7 @@ class IndexReplica:
     def _observe(self) -> None:
         replica = self.settings.replica_id
         self.metrics.index_size.labels(replica).set(len(self.index))
+        lag = sum(max(end - self.applied.get(p, 0), 0) for p, end in self.end_offsets.items())
+        self.metrics.replica_lag.labels(replica).set(lag)
         for partition, offset in self.applied.items():
             self.metrics.applied_offset.labels(replica, str(partition)).set(offset)

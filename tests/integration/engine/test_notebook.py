@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def test_calibration_notebook_executes_and_plots(faces_dir: Path, monkeypatch) -> None:
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat
+
     monkeypatch.setenv("FACESTREAM_FACES_DIR", str(faces_dir))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(REPO / "notebooks" / "calibration.ipynb", as_version=4)
@@ -23,9 +24,9 @@ def test_calibration_notebook_executes_and_plots(faces_dir: Path, monkeypatch) -
         timeout=120,
         kernel_name="python3",
         resources={"metadata": {"path": str(REPO / "notebooks")}},
-        env=dict(os.environ),
     )
-    client.execute()
+    # The kernel's environment is an argument of execute(), not of the client.
+    client.execute(env=dict(os.environ))
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), "no plot in the notebook's outputs"

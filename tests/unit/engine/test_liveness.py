@@ -72,7 +72,7 @@ def test_faceplugin_adapter_refuses_a_different_model() -> None:
 def test_liveness_registry_and_defaults() -> None:
     assert set(LIVENESS) == {"none", "faceplugin"}
     pack = get_pack("default")
-    assert isinstance(build_liveness(pack, {}, SimpleNamespace()), NoLiveness)  # setting absent
+    assert isinstance(build_liveness(pack, {}, SimpleNamespace(liveness="none")), NoLiveness)
     with pytest.raises(ValueError, match="unknown liveness"):
         build_liveness(pack, {}, SimpleNamespace(liveness="magic"))
 

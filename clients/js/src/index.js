@@ -1,0 +1,176 @@
+// facestream REST client for Node >= 20 (and browsers): global fetch, FormData and Blob only.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+
+/**
+ * @typedef {{x: number, y: number, width: number, height: number}} BBox
+ * @typedef {{filename: string, face_id: string, quality: number, bbox: BBox}} AcceptedImage
+ * @typedef {{filename: string, reason: string, message: string}} RejectedImage
+ * @typedef {{person_id: string, enrollment_id: string, model: string,
+ *            accepted: AcceptedImage[], rejected: RejectedImage[], offsets: Record<string, number>}} EnrollResult
+ * @typedef {{person_id: string, similarity: number}} Candidate
+ * @typedef {{request_id: string, person_id: string|null, similarity: number|null, unknown: boolean,
+ *            threshold: number, candidates: Candidate[], model: string, bbox: BBox|null,
+ *            gallery_size: number, timings_ms: Record<string, number>}} IdentifyResult
+ * @typedef {{face_id: string, quality: number, bbox: BBox, model_id: string, created_at: string}} Face
+ * @typedef {{person_id: string, face_count: number, faces: Face[], created_at: string,
+ *            updated_at: string}} Person
+ * @typedef {{items: {person_id: string, face_count: number, created_at: string, updated_at: string}[],
+ *            total: number, limit: number, offset: number}} PersonPage
+ * @typedef {{face_id: string, partition: number, offset: number}} Tombstone
+ * @typedef {{erasure_id: string, person_id: string|null, face_ids: string[], tombstones: Tombstone[],
+ *            requested_at: string, note: string}} ErasureReceipt
+ * @typedef {{persons: number|null, faces: number|null, gallery_size: number, replicas: object[],
+ *            in_flight: number, threshold: number, model: string, consumer_lag: object[]}} Stats
+ * @typedef {{status: 'ready'|'degraded'|'unavailable', live: boolean, ready: boolean,
+ *            checks: Record<string, boolean>, detail: Record<string, string>}} Health
+ * @typedef {string | Uint8Array | Blob | {filename: string, data: Uint8Array | Blob}} ImageInput
+ *   A file path (Node), raw bytes, a Blob, or a named pair.
+ */
+
+/** Every failure: an API error (its `code` and HTTP `status`) or a transport error (`status` 0). */
+export class FacestreamError extends Error {
+  /**
+   * @param {string} code machine-readable code (`no_face`, `unknown_person`, `timeout`, ...)
+   * @param {string} message
+   * @param {number} [status] HTTP status, 0 for a transport failure
+   * @param {Record<string, any>} [body] the parsed error body
+   */
+  constructor(code, message, status = 0, body = {}) {
+    super(status ? `${status} ${code}: ${message}` : `${code}: ${message}`);
+    this.name = 'FacestreamError';
+    this.code = code;
+    this.status = status;
+    this.body = body;
+  }
+}
+
+const seg = (value) => encodeURIComponent(String(value));
+
+export class FacestreamClient {
+  /**
+   * @param {{baseUrl?: string, apiKey?: string, timeoutMs?: number, fetch?: typeof fetch}} [options]
+   *   Defaults: FACESTREAM_API_URL / FACESTREAM_API_KEY from the environment, 60 s timeout.
+   */
+  constructor(options = {}) {
+    const env = globalThis.process?.env ?? {};
+    this.baseUrl = (options.baseUrl ?? env.FACESTREAM_API_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
+    this.apiKey = options.apiKey ?? env.FACESTREAM_API_KEY;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /**
+   * @param {string} personId
+   * @param {ImageInput[]} images
+   * @returns {Promise<EnrollResult>} a 422 (no image accepted) throws, with `body.rejected`
+   */
+  async enroll(personId, images) {
+    if (!images.length) throw new TypeError('enroll needs at least one image');
+    const form = new FormData();
+    for (const [i, image] of images.entries()) {
+      const { blob, filename } = await toBlob(image, i);
+      form.append('images', blob, filename);
+    }
+    return this.#send('POST', `/enroll/${seg(personId)}`, { body: form });
+  }
+
+  /**
+   * @param {ImageInput} image
+   * @param {{topK?: number, threshold?: number, minOffsets?: Record<string, number> | string}} [options]
+   *   `minOffsets`: an enrollment's `offsets`, so that only replicas that applied it answer.
+   * @returns {Promise<IdentifyResult>}
+   */
+  async identify(image, options = {}) {
+    const form = new FormData();
+    const { blob, filename } = await toBlob(image, 0);
+    form.append('image', blob, filename);
+    const query = {};
+    if (options.topK !== undefined) query.top_k = options.topK;
+    if (options.threshold !== undefined) query.threshold = options.threshold;
+    if (options.minOffsets) {
+      query.min_offsets = typeof options.minOffsets === 'string'
+        ? options.minOffsets
+        : Object.entries(options.minOffsets).map(([p, o]) => `${p}:${o}`).join(',');
+    }
+    return this.#send('POST', '/identify', { body: form, query });
+  }
+
+  /** @param {string} personId @returns {Promise<Person>} */
+  getPerson(personId) {
+    return this.#send('GET', `/persons/${seg(personId)}`);
+  }
+
+  /** @param {{limit?: number, offset?: number}} [page] @returns {Promise<PersonPage>} */
+  listPersons({ limit = 100, offset = 0 } = {}) {
+    return this.#send('GET', '/persons', { query: { limit, offset } });
+  }
+
+  /** Erase a person from every index and the database. @param {string} personId @returns {Promise<ErasureReceipt>} */
+  deletePerson(personId) {
+    return this.#send('DELETE', `/persons/${seg(personId)}`);
+  }
+
+  /** @param {string} faceId @returns {Promise<ErasureReceipt>} */
+  deleteFace(faceId) {
+    return this.#send('DELETE', `/faces/${seg(faceId)}`);
+  }
+
+  /** @returns {Promise<Stats>} */
+  stats() {
+    return this.#send('GET', '/stats');
+  }
+
+  /** Readiness; a 503 resolves to `{ready: false, ...}` rather than throwing. @returns {Promise<Health>} */
+  health() {
+    return this.#send('GET', '/health', { okStatuses: [503] });
+  }
+
+  async #send(method, path, { body, query, okStatuses = [] } = {}) {
+    const url = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, String(v));
+    const headers = { Accept: 'application/json' };
+    if (this.apiKey) headers['X-API-Key'] = this.apiKey;
+    let response;
+    try {
+      response = await this.fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      const timedOut = err?.name === 'TimeoutError' || err?.name === 'AbortError';
+      throw new FacestreamError(timedOut ? 'timeout' : 'connection_error', String(err?.message ?? err));
+    }
+    const text = await response.text();
+    let parsed = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = null;
+    }
+    if (response.ok || okStatuses.includes(response.status)) return parsed;
+    if (parsed && typeof parsed === 'object') {
+      throw new FacestreamError(String(parsed.code ?? 'http_error'), String(parsed.message ?? ''), response.status, parsed);
+    }
+    throw new FacestreamError('http_error', text.slice(0, 200) || response.statusText, response.status);
+  }
+}
+
+const TYPES = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp', '.bmp': 'image/bmp' };
+
+function typeOf(filename) {
+  const dot = filename.lastIndexOf('.');
+  return TYPES[dot >= 0 ? filename.slice(dot).toLowerCase() : ''] ?? 'application/octet-stream';
+}
+
+/** @param {ImageInput} image @param {number} index */
+async function toBlob(image, index) {
+  if (typeof image === 'string') {
+    const filename = basename(image);
+    return { blob: new Blob([await readFile(image)], { type: typeOf(filename) }), filename };
+  }
+  if (image instanceof Blob) return { blob: image, filename: image.name ?? `image-${index}.jpg` };
+  if (image instanceof Uint8Array) return { blob: new Blob([image], { type: 'image/jpeg' }), filename: `image-${index}.jpg` };
+  if (image && typeof image === 'object' && 'filename' in image) {
+    const data = image.data instanceof Blob ? image.data : new Blob([image.data], { type: typeOf(image.filename) });
+    return { blob: data, filename: image.filename };
+  }
+  throw new TypeError('an image is a path, a Uint8Array, a Blob or {filename, data}');
+}

@@ -1,0 +1,274 @@
+"""Typed results: frozen dataclasses built from the API's JSON bodies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Json = dict[str, Any]
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class BBox:
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @classmethod
+    def from_json(cls, data: Json) -> BBox:
+        return cls(float(data["x"]), float(data["y"]), float(data["width"]), float(data["height"]))
+
+
+@dataclass(frozen=True)
+class AcceptedImage:
+    filename: str
+    face_id: str
+    quality: float
+    bbox: BBox
+
+    @classmethod
+    def from_json(cls, data: Json) -> AcceptedImage:
+        return cls(data["filename"], data["face_id"], float(data["quality"]), BBox.from_json(data["bbox"]))
+
+
+@dataclass(frozen=True)
+class RejectedImage:
+    filename: str
+    reason: str
+    message: str = ""
+
+    @classmethod
+    def from_json(cls, data: Json) -> RejectedImage:
+        return cls(data["filename"], data["reason"], data.get("message", ""))
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    person_id: str
+    enrollment_id: str
+    model: str
+    accepted: list[AcceptedImage]
+    rejected: list[RejectedImage]
+    #: Highest embeddings offset per partition: pass to `identify(min_offsets=...)` to read
+    #: your own writes (only replicas that applied them answer).
+    offsets: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Json) -> EnrollResult:
+        return cls(
+            person_id=data["person_id"],
+            enrollment_id=data["enrollment_id"],
+            model=data["model"],
+            accepted=[AcceptedImage.from_json(a) for a in data["accepted"]],
+            rejected=[RejectedImage.from_json(r) for r in data["rejected"]],
+            offsets={int(p): int(o) for p, o in (data.get("offsets") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person_id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class IdentifyResult:
+    request_id: str
+    person_id: str | None
+    similarity: float | None
+    unknown: bool
+    threshold: float
+    candidates: list[Candidate]
+    model: str
+    bbox: BBox | None = None
+    gallery_size: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Json) -> IdentifyResult:
+        return cls(
+            request_id=data["request_id"],
+            person_id=data["person_id"],
+            similarity=data["similarity"],
+            unknown=bool(data["unknown"]),
+            threshold=float(data["threshold"]),
+            candidates=[Candidate(c["person_id"], float(c["similarity"])) for c in data["candidates"]],
+            model=data["model"],
+            bbox=BBox.from_json(data["bbox"]) if data.get("bbox") else None,
+            gallery_size=int(data.get("gallery_size", 0)),
+            timings_ms=dict(data.get("timings_ms") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Face:
+    face_id: str
+    quality: float
+    bbox: BBox
+    model_id: str
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, data: Json) -> Face:
+        return cls(
+            data["face_id"],
+            float(data["quality"]),
+            BBox.from_json(data["bbox"]),
+            data["model_id"],
+            _time(data["created_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    person_id: str
+    face_count: int
+    faces: list[Face]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_json(cls, data: Json) -> Person:
+        return cls(
+            person_id=data["person_id"],
+            face_count=int(data["face_count"]),
+            faces=[Face.from_json(f) for f in data["faces"]],
+            created_at=_time(data["created_at"]),
+            updated_at=_time(data["updated_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    person_id: str
+    face_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_json(cls, data: Json) -> PersonSummary:
+        return cls(
+            data["person_id"], int(data["face_count"]), _time(data["created_at"]), _time(data["updated_at"])
+        )
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    items: list[PersonSummary]
+    total: int
+    limit: int
+    offset: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> PersonPage:
+        return cls(
+            [PersonSummary.from_json(p) for p in data["items"]],
+            int(data["total"]),
+            int(data["limit"]),
+            int(data["offset"]),
+        )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    face_id: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    erasure_id: str
+    person_id: str | None
+    face_ids: list[str]
+    tombstones: list[Tombstone]
+    requested_at: datetime
+    note: str = ""
+
+    @classmethod
+    def from_json(cls, data: Json) -> ErasureReceipt:
+        return cls(
+            erasure_id=data["erasure_id"],
+            person_id=data.get("person_id"),
+            face_ids=list(data["face_ids"]),
+            tombstones=[
+                Tombstone(t["face_id"], int(t["partition"]), int(t["offset"])) for t in data["tombstones"]
+            ],
+            requested_at=_time(data["requested_at"]),
+            note=data.get("note", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Replica:
+    replica_id: str
+    ready: bool
+    size: int
+    lag: int
+    model: str
+    backend: str
+    raw: Json = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Replica:
+        return cls(
+            data["replica_id"],
+            bool(data["ready"]),
+            int(data["size"]),
+            int(data["lag"]),
+            data.get("model", ""),
+            data.get("backend", ""),
+            data,
+        )
+
+
+@dataclass(frozen=True)
+class Stats:
+    persons: int | None
+    faces: int | None
+    gallery_size: int
+    replicas: list[Replica]
+    in_flight: int
+    threshold: float
+    model: str
+    consumer_lag: list[Json] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Stats:
+        return cls(
+            persons=data.get("persons"),
+            faces=data.get("faces"),
+            gallery_size=int(data["gallery_size"]),
+            replicas=[Replica.from_json(r) for r in data["replicas"]],
+            in_flight=int(data["in_flight"]),
+            threshold=float(data["threshold"]),
+            model=data["model"],
+            consumer_lag=list(data.get("consumer_lag") or []),
+        )
+
+
+@dataclass(frozen=True)
+class Health:
+    """`GET /health`; a 503 (not ready) is a Health with `ready=False`, not an exception."""
+
+    status: str
+    live: bool
+    ready: bool
+    checks: dict[str, bool]
+    detail: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Json) -> Health:
+        return cls(
+            data["status"],
+            bool(data["live"]),
+            bool(data["ready"]),
+            dict(data.get("checks") or {}),
+            dict(data.get("detail") or {}),
+        )
