@@ -45,7 +45,7 @@ class Envelope(BaseModel, Generic[P]):
 
     @classmethod
     def wrap(cls, payload: P, *, correlation_id: str) -> Envelope[P]:
-        return Envelope[type(payload)](  # type: ignore[misc]
+        return Envelope[type(payload)](  # type: ignore[misc, operator]
             type=type(payload).__name__, correlation_id=correlation_id, payload=payload
         )
 

@@ -56,16 +56,20 @@ class EnrollProcessor:
         )
         self.metrics.batch_size.labels("enroll").observe(len(items))
 
-        embedded = [i for i in items if i.vector is not None and i.prepared is not None]
+        embedded = [
+            (item, item.prepared, item.vector)
+            for item in items
+            if item.prepared is not None and item.vector is not None
+        ]
         facts = [
             handlers.embedded_fact(
-                i.envelope.payload,
-                i.prepared.faces[0],
-                i.vector,  # type: ignore[union-attr, arg-type]
-                content_hash=i.prepared.content_hash,
-                model=self.engine.model,  # type: ignore[union-attr]
+                item.envelope.payload,
+                prepared.faces[0],
+                vector,
+                content_hash=prepared.content_hash,
+                model=self.engine.model,
             )
-            for i in embedded
+            for item, prepared, vector in embedded
         ]
         incoming = {id(item): headers for item, (_, headers) in zip(items, parsed, strict=True)}
         acks = await send_all(
@@ -75,10 +79,10 @@ class EnrollProcessor:
                     [handlers.embedding_output(f, topics=topics, correlation_id=i.envelope.correlation_id)],
                     incoming[id(i)],
                 )[0]
-                for f, i in zip(facts, embedded, strict=True)
+                for f, (i, _, _) in zip(facts, embedded, strict=True)
             ],
         )
-        accepted = {id(i): (f, a) for i, f, a in zip(embedded, facts, acks, strict=True)}
+        accepted = {id(i): (f, a) for (i, _, _), f, a in zip(embedded, facts, acks, strict=True)}
 
         outputs: list[Output] = list(letters)
         for item, (envelope, headers) in zip(items, parsed, strict=True):
@@ -121,7 +125,10 @@ def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -
 
     @app.agent(source)
     async def enroll(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_max_size, within=settings.batch_max_wait_s
+        )
+        async for events in batches:
             await run_guarded(processor.process, [event.message for event in events], stage="enroll")
 
     return app

@@ -10,7 +10,7 @@ from core.settings import Settings
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
     security = client_options(settings)
-    credentials = None
+    credentials: faust.SASLCredentials | faust.SSLCredentials | None = None
     if settings.kafka_security_protocol.startswith("SASL"):
         credentials = faust.SASLCredentials(
             username=settings.kafka_sasl_username,

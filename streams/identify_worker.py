@@ -94,7 +94,10 @@ def build_identify_app(settings: Settings, engine: FaceEngine, metrics: Metrics)
 
     @app.agent(source)
     async def identify(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_max_size, within=settings.batch_max_wait_s
+        )
+        async for events in batches:
             await run_guarded(processor.process, [event.message for event in events], stage="identify")
 
     return app

@@ -51,7 +51,8 @@ def analyse_batch(engine: FaceEngine, envelopes: Sequence[Envelope[Any]]) -> lis
             item.error = FacestreamError(ErrorCode.INTERNAL, f"image processing failed: {type(exc).__name__}")
     ready = [i for i in items if i.prepared is not None]
     started = time.perf_counter()
-    vectors = engine.embed([i.prepared.faces[0].crop for i in ready if i.prepared]) if ready else []
+    crops = [i.prepared.faces[0].crop for i in ready if i.prepared is not None]
+    vectors = list(engine.embed(crops)) if crops else []
     embed_ms = (time.perf_counter() - started) * 1000 / max(len(ready), 1)
     for item, vector in zip(ready, vectors, strict=True):
         item.vector = vector

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -34,7 +34,9 @@ async def health(request: Request, replicas: ReplicasDep) -> JSONResponse:
     broker_ok = gateway.started and await _broker_ok(gateway)
     replicas_ok = replicas.covers_every_partition()
     ready = broker_ok and replicas_ok
-    status = "ready" if ready and database_ok else "degraded" if ready else "unavailable"
+    status: Literal["ready", "degraded", "unavailable"] = (
+        "ready" if ready and database_ok else "degraded" if ready else "unavailable"
+    )
     body = HealthResponse(
         status=status,
         live=True,
