@@ -22,7 +22,7 @@ setup: $(STAMP) ## Create .venv with the project, its tools and the default mode
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,backends]'
 	# insightface 2.1 requires the GUI build opencv-python; we run opencv-python-headless,
 	# so insightface goes in without its requirements (pinned in pyproject.toml instead).
 	$(BIN)/pip install -q --no-deps insightface==2.1

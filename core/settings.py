@@ -130,6 +130,9 @@ class Settings(BaseSettings):
 
     # --- index replicas
     index_backend: str = "faiss-flat"
+    index_options: dict[str, int | float | str] = Field(
+        default={}, description='Backend options as JSON, e.g. {"nprobe": 64} (docs/index.md)'
+    )
     index_dir: Path = Path("var/index")
     replica_id: str = Field(default_factory=_stable_host_id)
     replica_group: str = Field(

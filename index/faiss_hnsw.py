@@ -9,7 +9,7 @@ or replaced face becomes a *tombstone*: its slot stays in the graph, searches fi
 the slots the graph is rebuilt from the live vectors (O(n log n), the same cost as adding
 them all again). Heavy churn (erasures, re-enrolment) therefore costs periodic rebuilds.
 
-Options: ``M=32`` links per node, ``efConstruction=200``, ``efSearch=128`` (raised to ``k``
+Options: ``M=32`` links per node, ``efConstruction=100``, ``efSearch=128`` (raised to ``k``
 when a search asks for more), ``compact_ratio=0.25``.
 """
 
@@ -32,15 +32,16 @@ SLOTS_FILE = "slots.npy"
 @register("faiss-hnsw")
 class FaissHnswIndex(LabelledIndex):
     exact: ClassVar[bool] = False
+    _selector: Any  # a faiss IDSelectorNot over the tombstones, or None
 
     def __init__(
         self,
         *,
         dim: int,
         model_id: str,
-        M: int = 32,  # noqa: N803 - the name HNSW papers and FAISS use
-        efConstruction: int = 200,  # noqa: N803
-        efSearch: int = 128,  # noqa: N803
+        M: int = 32,
+        efConstruction: int = 100,
+        efSearch: int = 128,
         compact_ratio: float = 0.25,
     ) -> None:
         super().__init__(dim=dim, model_id=model_id)
@@ -81,7 +82,7 @@ class FaissHnswIndex(LabelledIndex):
             self._compact()
 
     def _search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        params = faiss.SearchParametersHNSW(efSearch=max(self._ef_search, k))
+        params = faiss.SearchParametersHNSW(efSearch=max(self._ef_search, k))  # type: ignore[attr-defined]
         if self.tombstones:
             if self._selector is None:
                 dead = np.flatnonzero(self._slot_label[: int(self._graph.ntotal)] < 0).astype(np.int64)
@@ -98,7 +99,7 @@ class FaissHnswIndex(LabelledIndex):
         self._slot_label = np.empty(0, dtype=np.int64)
         self._slot_of: dict[int, int] = {}
         self._live = 0
-        self._selector: Any = None
+        self._selector = None
 
     def _vector_count(self) -> int:
         return self._live
@@ -130,7 +131,9 @@ class FaissHnswIndex(LabelledIndex):
         if not isinstance(graph, faiss.IndexHNSWFlat) or graph.d != self.dim:
             raise IndexCorrupt(f"{directory / INDEX_FILE} is a {type(graph).__name__} of dim {graph.d}")
         if graph.metric_type != faiss.METRIC_INNER_PRODUCT or slots.shape != (graph.ntotal,):
-            raise IndexCorrupt(f"{directory}: metric {graph.metric_type}, {slots.shape} slots for {graph.ntotal}")
+            raise IndexCorrupt(
+                f"{directory}: metric {graph.metric_type}, {slots.shape} slots for {graph.ntotal}"
+            )
         self._reset_vectors()
         self._graph = graph
         self._slot_label = slots.astype(np.int64)

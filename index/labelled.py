@@ -64,7 +64,9 @@ class LabelledIndex(ABC):
     def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Store unit float32 rows under new int64 labels (none of them present)."""
 
-    def _add_entries(self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray) -> None:
+    def _add_entries(
+        self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray
+    ) -> None:
         """``_add_vectors`` with the ids, for stores that keep them as payload (Qdrant, Milvus)."""
         self._add_vectors(labels, vectors)
 

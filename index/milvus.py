@@ -16,6 +16,7 @@ see docs/index.md.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import weakref
@@ -35,10 +36,8 @@ _MAX_LIMIT = 16_384  # Milvus' top-k limit
 
 
 def _release(client: Any, scratch: str | None) -> None:
-    try:
+    with contextlib.suppress(Exception):
         client.close()
-    except Exception:  # noqa: BLE001 - best effort at interpreter exit
-        pass
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -56,7 +55,9 @@ class MilvusIndex(LabelledIndex):
     ) -> None:
         super().__init__(dim=dim, model_id=model_id)
         if not collection.replace("_", "").isalnum() or not collection[0].isalpha():
-            raise invalid(f"collection must start with a letter and hold letters, digits, '_': {collection!r}")
+            raise invalid(
+                f"collection must start with a letter and hold letters, digits, '_': {collection!r}"
+            )
         self._pymilvus = require("pymilvus", "pymilvus[milvus_lite]", "milvus")
         self._uri, self._collection, self._index_type = uri, collection, index_type
         scratch = None
@@ -75,10 +76,14 @@ class MilvusIndex(LabelledIndex):
     def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError("milvus stores the ids as fields: _add_entries is used")
 
-    def _add_entries(self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray) -> None:
+    def _add_entries(
+        self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray
+    ) -> None:
         rows = [
             {"id": label, "vector": vector, "face_id": face, "person_id": person}
-            for label, vector, face, person in zip(labels.tolist(), vectors.tolist(), faces, persons, strict=True)
+            for label, vector, face, person in zip(
+                labels.tolist(), vectors.tolist(), faces, persons, strict=True
+            )
         ]
         _insert(self._client, self._collection, rows)
 
@@ -135,6 +140,7 @@ class MilvusIndex(LabelledIndex):
             try:
                 if not source.has_collection(self._collection):
                     raise IndexCorrupt(f"{directory / STORE_FILE} has no collection {self._collection!r}")
+                source.load_collection(self._collection)
                 self._reset_vectors()
                 _copy(source, self._client, self._collection)
             finally:
@@ -147,9 +153,12 @@ def _create(pymilvus: Any, client: Any, collection: str, dim: int, index_type: s
     schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=dim)
     schema.add_field("face_id", pymilvus.DataType.VARCHAR, max_length=512)
     schema.add_field("person_id", pymilvus.DataType.VARCHAR, max_length=512)
+    client.create_collection(collection, schema=schema, consistency_level="Strong")
     index = client.prepare_index_params()
     index.add_index(field_name="vector", index_type=index_type, metric_type="IP")
-    client.create_collection(collection, schema=schema, index_params=index, consistency_level="Strong")
+    # sync=False: pymilvus would poll every 0.5 s for an index over an empty collection.
+    client.create_index(collection, index, sync=False)
+    client.load_collection(collection)
 
 
 def _insert(client: Any, collection: str, rows: list[dict[str, Any]]) -> None:

@@ -17,6 +17,7 @@ adapter's calls are the same, see docs/index.md.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import weakref
@@ -35,15 +36,15 @@ _BATCH = 1024
 
 
 def _close(client: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         client.close()
-    except Exception:  # noqa: BLE001 - best effort at interpreter exit
-        pass
 
 
 @register("qdrant")
 class QdrantIndex(LabelledIndex):
-    def __init__(self, *, dim: int, model_id: str, location: str = ":memory:", collection: str = "faces") -> None:
+    def __init__(
+        self, *, dim: int, model_id: str, location: str = ":memory:", collection: str = "faces"
+    ) -> None:
         super().__init__(dim=dim, model_id=model_id)
         if not collection.replace("_", "").replace("-", "").isalnum():
             raise invalid(f"collection must be letters, digits, '-' or '_', got {collection!r}")
@@ -68,7 +69,9 @@ class QdrantIndex(LabelledIndex):
     def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError("qdrant stores payloads: _add_entries is used")
 
-    def _add_entries(self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray) -> None:
+    def _add_entries(
+        self, labels: np.ndarray, faces: list[str], persons: list[str], vectors: np.ndarray
+    ) -> None:
         _upsert(self._client, self._models, self._collection, labels.tolist(), vectors, faces, persons)
 
     def _remove_vectors(self, labels: np.ndarray) -> None:
@@ -145,7 +148,9 @@ def _upsert(
 ) -> None:
     for start in range(0, len(ids), _BATCH):
         end = start + _BATCH
-        payloads = [{"face_id": f, "person_id": p} for f, p in zip(faces[start:end], persons[start:end], strict=True)]
+        payloads = [
+            {"face_id": f, "person_id": p} for f, p in zip(faces[start:end], persons[start:end], strict=True)
+        ]
         batch = models.Batch(ids=ids[start:end], vectors=vectors[start:end].tolist(), payloads=payloads)
         client.upsert(collection, points=batch, wait=True)
 

@@ -9,8 +9,8 @@ rebuild per search after each write (batch the writes, or pick another backend).
 Searcher: below ``tree_min`` faces, brute force (exact). From ``tree_min`` on: a partition
 tree of ~sqrt(n) leaves (``leaves_to_search`` a tenth of them, at least 32), asymmetric
 hashing scoring, and exact re-ordering of the top ``k * reorder_factor`` (at least 100),
-so the similarities answered are true cosines. ``save`` writes the exact rows; ``load``
-reads them and the searcher is rebuilt on first use.
+so the similarities answered are true cosines (re-computed by ``VectorStore.rerank``).
+``save`` writes the exact rows; ``load`` reads them and the searcher is rebuilt on first use.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ class ScannIndex(LabelledIndex):
         else:
             leaves = max(2, int(math.sqrt(n)))
             builder = (
-                builder.tree(num_leaves=leaves, num_leaves_to_search=max(32, leaves // 10), training_sample_size=n)
+                builder.tree(
+                    num_leaves=leaves, num_leaves_to_search=max(32, leaves // 10), training_sample_size=n
+                )
                 .score_ah(2, anisotropic_quantization_threshold=0.2)
                 .reorder(max(100, k * self._reorder_factor))
             )
@@ -72,9 +74,9 @@ class ScannIndex(LabelledIndex):
         if self._searcher is None:
             self._build(k)
         if len(self._searcher_labels) < self._tree_min:
-            rows, scores = self._searcher.search_batched(queries, final_num_neighbors=k)
+            rows, _ = self._searcher.search_batched(queries, final_num_neighbors=k)
         else:
-            rows, scores = self._searcher.search_batched(
+            rows, _ = self._searcher.search_batched(
                 queries,
                 final_num_neighbors=k,
                 pre_reorder_num_neighbors=max(100, k * self._reorder_factor),
@@ -82,7 +84,9 @@ class ScannIndex(LabelledIndex):
             )
         rows = rows.astype(np.int64)
         labels = np.where(rows >= 0, self._searcher_labels[np.clip(rows, 0, None)], -1)
-        return scores.astype(np.float32), labels
+        # ScaNN's own scores round differently from build to build (SIMD paths); the same
+        # numpy re-scoring as IVF-PQ makes two replicas of one snapshot answer identically.
+        return self._store.rerank(queries, labels, k)
 
     def _reset_vectors(self) -> None:
         self._store.clear()

@@ -46,7 +46,8 @@ class ReplayReport:
 async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: Path) -> ReplayReport:
     """Read every partition up to the end offsets seen at start; snapshot the result."""
     topic = settings.topics.embeddings
-    index = registry.create(backend, dim=model.dim, model_id=model.id)
+    options = settings.index_options if backend == settings.index_backend else {}
+    index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     started = time.perf_counter()

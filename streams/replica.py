@@ -57,7 +57,9 @@ class IndexReplica:
         self.model = model
         self.topic = settings.topics.embeddings
         self.snapshot_dir = settings.index_dir / settings.replica_id
-        self.index: VectorIndex = registry.create(settings.index_backend, dim=model.dim, model_id=model.id)
+        self.index: VectorIndex = registry.create(
+            settings.index_backend, dim=model.dim, model_id=model.id, **settings.index_options
+        )
         self.applied: dict[int, int] = {}
         self.snapshot_offsets: dict[int, int] = {}
         self.target: dict[int, int] = {}

@@ -20,7 +20,10 @@ CONFIGURED: dict[str, tuple[str, dict[str, Any]]] = {
         "faiss-ivfpq",
         {"nlist": 4, "m": 8, "nbits": 4, "nprobe": 4, "train_min": 40, "rerank_min": 256},
     ),
-    "faiss-hnsw[compacting]": ("faiss-hnsw", {"M": 8, "efConstruction": 40, "efSearch": 64, "compact_ratio": 0.05}),
+    "faiss-hnsw[compacting]": (
+        "faiss-hnsw",
+        {"M": 8, "efConstruction": 40, "efSearch": 64, "compact_ratio": 0.05},
+    ),
     "scann[tree]": ("scann", {"tree_min": 40, "reorder_factor": 30}),
 }
 CASES: dict[str, tuple[str, dict[str, Any]]] = {name: (name, {}) for name in names()} | {

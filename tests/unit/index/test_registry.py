@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from core.errors import ErrorCode, FacestreamError
@@ -55,3 +57,23 @@ def test_invalid_construction(dim: object, model_id: object) -> None:
     with pytest.raises(FacestreamError) as caught:
         create("faiss-flat", dim=dim, model_id=model_id)  # type: ignore[arg-type]
     assert caught.value.code is ErrorCode.INVALID_PARAMETER
+
+
+@pytest.mark.parametrize(
+    "backend, module, package",
+    [
+        ("qdrant", "qdrant_client", "qdrant-client"),
+        ("milvus", "pymilvus", "pymilvus"),
+        ("scann", "scann", "scann"),
+    ],
+)
+def test_a_missing_library_is_a_clear_error_and_breaks_nothing_else(
+    monkeypatch: pytest.MonkeyPatch, backend: str, module: str, package: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
+    assert backend in names() and "faiss-flat" in names()
+    with pytest.raises(FacestreamError) as caught:
+        create(backend, dim=8, model_id="m")
+    assert caught.value.code is ErrorCode.UNAVAILABLE
+    assert package in caught.value.message
+    assert len(create("faiss-flat", dim=8, model_id="m")) == 0
