@@ -232,8 +232,27 @@ def test_replica_restarts_from_snapshot_then_from_log_alone(stack: Stack, enroll
     assert restarted["size"] == size
     assert _answers(stack) == before
 
+    # A corrupted snapshot is detected (checksums) and the replica rebuilds from the log.
     stack.kill("replica", sig=15)
-    shutil.rmtree(Path(stack.env["FACESTREAM_INDEX_DIR"]) / "replica-a")
+    snapshots = Path(stack.env["FACESTREAM_INDEX_DIR"]) / "replica-a"
+    live = snapshots / (snapshots / "CURRENT").read_text().strip()
+    payload = max(
+        (p for p in live.rglob("*") if p.is_file() and p.name != "manifest.json"),
+        key=lambda p: p.stat().st_size,
+    )
+    data = bytearray(payload.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    payload.write_bytes(bytes(data))
+    stack.start("replica", "replica", FACESTREAM_REPLICA_ID="replica-a")
+    recovered = stack.wait_for(
+        "replica rebuilt after a corrupt snapshot",
+        lambda: (r := _replica(stack)) and r["ready"] and r["restored_from"] == "log" and r,
+    )
+    assert recovered["size"] == size
+    assert _answers(stack) == before
+
+    stack.kill("replica", sig=15)
+    shutil.rmtree(snapshots)
     stack.start("replica", "replica", FACESTREAM_REPLICA_ID="replica-a")
     rebuilt = stack.wait_for(
         "replica rebuilt from the log",
