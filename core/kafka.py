@@ -75,6 +75,8 @@ def make_consumer(
         "max_partition_fetch_bytes": settings.max_message_bytes,
         "fetch_max_bytes": settings.max_message_bytes * 2,
         "isolation_level": "read_committed",
+        "session_timeout_ms": int(settings.kafka_session_timeout_s * 1000),
+        "heartbeat_interval_ms": int(settings.kafka_session_timeout_s * 1000 / 3),
     }
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)

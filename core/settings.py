@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (mutual TLS)")
     kafka_ssl_keyfile: Path | None = None
     topic_prefix: str = "facestream"
+    kafka_session_timeout_s: float = Field(
+        default=10.0, description="A consumer silent this long leaves its group: how fast a crash is noticed"
+    )
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     request_retention_ms: int = 60 * 60 * 1000

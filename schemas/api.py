@@ -71,10 +71,11 @@ class EnrollResponse(BaseModel):
 
 
 class NoAcceptedImage(ErrorBody):
-    """422: every image was rejected; `code` is their common reason when they share one."""
+    """422: every image was rejected (`code` is their common reason when they share one, and
+    `rejected` lists them), or the request itself is invalid (`details`)."""
 
-    person_id: str
-    rejected: list[RejectedImage]
+    person_id: str | None = None
+    rejected: list[RejectedImage] | None = None
 
 
 class CandidatePublic(BaseModel):

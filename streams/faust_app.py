@@ -36,5 +36,8 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
         broker_max_poll_records=settings.batch_max_size * 2,
         # Inference on a large batch can take seconds on CPU: give it room before a rebalance.
         broker_max_poll_interval=300.0,
+        # A killed worker's partitions move to a live one after this, not faust's default 60 s.
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 3,
         stream_buffer_maxsize=settings.batch_max_size * 4,
     )

@@ -12,6 +12,7 @@ from api.auth import Permission, Principal
 from api.deps import GatewayDep, SettingsDep, permission
 from api.errors import error_response
 from api.gateway import parse_reply
+from api.responses import AUTH_ERRORS
 from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
 from core.logging import get_logger
@@ -37,8 +38,7 @@ PersonIdPath = Annotated[
     status_code=201,
     response_model=EnrollResponse,
     responses={
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
+        **AUTH_ERRORS,
         413: {"model": ErrorBody},
         422: {"model": NoAcceptedImage, "description": "no image was accepted, or invalid input"},
         503: {"model": ErrorBody},

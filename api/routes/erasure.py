@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path
 from api import audit
 from api.auth import Permission, Principal
 from api.deps import GatewayDep, SessionDep, SettingsDep, permission
+from api.responses import AUTH_ERRORS
 from api.routes.enroll import PersonIdPath
 from core.errors import ErrorCode, FacestreamError
 from db import queries
@@ -27,7 +28,7 @@ FaceIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A face 
 @router.delete(
     "/persons/{person_id}",
     response_model=ErasureReceipt,
-    responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={**AUTH_ERRORS, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
     summary="Erase a person: every face leaves every index and the database",
 )
 async def erase_person(
@@ -64,7 +65,7 @@ async def erase_person(
 @router.delete(
     "/faces/{face_id}",
     response_model=ErasureReceipt,
-    responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={**AUTH_ERRORS, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
     summary="Erase one face",
 )
 async def erase_face(

@@ -12,6 +12,7 @@ from api.auth import Permission, Principal, require
 from api.deps import GatewayDep, ReplicasDep, SettingsDep, permission
 from api.gateway import parse_reply
 from api.merge import merge_answers
+from api.responses import AUTH_ERRORS
 from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
 from core.kafka import peek_head
@@ -28,8 +29,7 @@ _OFFSETS = re.compile(r"^\d{1,6}:\d{1,19}(,\d{1,6}:\d{1,19})*$")
     "/identify",
     response_model=IdentifyResponse,
     responses={
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
+        **AUTH_ERRORS,
         413: {"model": ErrorBody},
         415: {"model": ErrorBody},
         422: {"model": ErrorBody, "description": "no_face, undecodable_image, invalid_parameter, ..."},

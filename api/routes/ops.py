@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import Permission, Principal
 from api.deps import GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permission
+from api.responses import AUTH_ERRORS
 from db import queries
 from db.session import ping
 from schemas.api import ConsumerLagPublic, HealthResponse, ReplicaPublic, StatsResponse
@@ -60,7 +61,9 @@ async def _broker_ok(gateway: object) -> bool:
         return False
 
 
-@router.get("/stats", response_model=StatsResponse, summary="Gallery, replicas and traffic")
+@router.get(
+    "/stats", response_model=StatsResponse, responses=AUTH_ERRORS, summary="Gallery, replicas and traffic"
+)
 async def stats(
     request: Request,
     settings: SettingsDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import Permission, Principal
 from api.deps import SessionDep, permission
+from api.responses import AUTH_ERRORS
 from api.routes.enroll import PersonIdPath
 from core.errors import ErrorCode, FacestreamError
 from db import queries
@@ -21,7 +22,7 @@ Reader = Annotated[Principal, permission(Permission.READ)]
 @router.get(
     "/persons/{person_id}",
     response_model=PersonPublic,
-    responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={**AUTH_ERRORS, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
     summary="A person and their enrolled faces",
 )
 async def get_person(person_id: PersonIdPath, session: SessionDep, _: Reader) -> PersonPublic:
@@ -49,7 +50,7 @@ async def get_person(person_id: PersonIdPath, session: SessionDep, _: Reader) ->
 @router.get(
     "/persons",
     response_model=PersonList,
-    responses={503: {"model": ErrorBody}},
+    responses={**AUTH_ERRORS, 503: {"model": ErrorBody}},
     summary="Enrolled persons, by id",
 )
 async def list_persons(
