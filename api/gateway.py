@@ -30,6 +30,8 @@ class _Awaiting:
 
     expected: int
     final: Callable[[bytes], bool] | None = None
+    # Replies may announce that more are coming (one per face under the `all` policy).
+    expected_from: Callable[[bytes], int] | None = None
     replies: list[bytes] = field(default_factory=list)
     done: asyncio.Future[list[bytes]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -37,6 +39,8 @@ class _Awaiting:
 
     def add(self, value: bytes) -> None:
         self.replies.append(value)
+        if self.expected_from is not None:
+            self.expected = max(self.expected, self.expected_from(value))
         finished = len(self.replies) >= self.expected or (self.final is not None and self.final(value))
         if finished and not self.done.done():
             self.done.set_result(self.replies)
@@ -91,6 +95,7 @@ class KafkaGateway:
         correlation_id: str,
         expected: int | None = None,
         final: Callable[[bytes], bool] | None = None,
+        expected_from: Callable[[bytes], int] | None = None,
         partial_ok: bool = False,
     ) -> list[bytes]:
         """Publish commands (key, envelope) and wait for `expected` replies (default: one per
@@ -100,7 +105,7 @@ class KafkaGateway:
             raise FacestreamError(
                 ErrorCode.UNAVAILABLE, f"{len(self.awaiting)} requests already in flight; retry later"
             )
-        awaiting = _Awaiting(expected=expected or len(commands), final=final)
+        awaiting = _Awaiting(expected=expected or len(commands), final=final, expected_from=expected_from)
         self.awaiting[correlation_id] = awaiting
         try:
             await self.publish(topic, commands)

@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
 
-MultiFacePolicy = Literal["largest", "best_score", "reject"]
+# `all`: identify answers one result per face; enrollment still takes only the largest face.
+MultiFacePolicy = Literal["largest", "best_score", "reject", "all"]
 Device = Literal["cpu", "cuda"]
 
 

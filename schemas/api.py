@@ -83,6 +83,16 @@ class CandidatePublic(BaseModel):
     similarity: float
 
 
+class FaceResult(BaseModel):
+    """One face of the image: several only under the `all` multi-face policy, largest first."""
+
+    bbox: BBox | None
+    person_id: str | None
+    similarity: float | None
+    unknown: bool
+    candidates: list[CandidatePublic]
+
+
 class IdentifyResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -116,6 +126,9 @@ class IdentifyResponse(BaseModel):
         description="True when a shard did not answer in time or no ready replica holds some partition",
     )
     shards: list[str] = []
+    faces: list[FaceResult] = Field(
+        default=[], description="Every face answered (the top-level fields are the first, largest)"
+    )
     timings_ms: dict[str, float]
 
 

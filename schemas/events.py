@@ -130,6 +130,9 @@ class IdentifyQuery(_Payload):
     quality: float
     timings: StageTimings = StageTimings()
     min_offsets: dict[int, int] = {}
+    # Under the `all` policy an image yields one query per face, largest first.
+    face_index: int = Field(default=0, ge=0)
+    face_count: int = Field(default=1, ge=1)
 
 
 class Candidate(_Payload):
@@ -155,6 +158,8 @@ class FaceIdentified(_Payload):
     # Which shard answered: its replica group and the embeddings partitions it holds.
     shard: str = ""
     partitions: list[int] = []
+    face_index: int = 0
+    face_count: int = 1
 
 
 class IdentifyFailed(_Payload):

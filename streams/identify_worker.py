@@ -54,37 +54,52 @@ class IdentifyProcessor:
         )
         self.metrics.batch_size.labels("identify").observe(len(items))
         for item, (envelope, headers) in zip(items, parsed, strict=True):
-            outputs += traced([self._output(item, envelope, headers)], headers)
+            outputs += traced(self._outputs(item, envelope, headers), headers)
         await send_all(self.sender, await self.replies.deliverable(outputs))
 
-    def _output(self, item: Any, envelope: Any, headers: dict[str, str]) -> Output:
+    def _outputs(self, item: Any, envelope: Any, headers: dict[str, str]) -> list[Output]:
+        """One query per face kept by the policy (several only under `all`), or the failure."""
         topics = self.settings.topics
         reply_to = handlers.reply_topic(headers.get(Header.REPLY_TO), topics)
         command = envelope.payload
         observe_timings(self.metrics, item.timings)
-        if item.vector is not None and item.prepared is not None:
-            self.metrics.inferences.labels(self.engine.model.id).inc()
-            query = handlers.query_for(
-                command,
-                item.prepared.faces[0],
-                item.vector,
-                model=self.engine.model,
-                default_top_k=self.settings.top_k,
-                default_threshold=self.settings.threshold,
-                timings=item.timings,
+        if item.vectors and item.prepared is not None:
+            self.metrics.inferences.labels(self.engine.model.id).inc(len(item.vectors))
+            log.info(
+                "face_embedded",
+                correlation_id=envelope.correlation_id,
+                faces=len(item.vectors),
+                **item.timings.model_dump(),
             )
-            log.info("face_embedded", correlation_id=envelope.correlation_id, **item.timings.model_dump())
-            return handlers.query_output(
-                query, topics=topics, correlation_id=envelope.correlation_id, reply_to=reply_to
-            )
+            return [
+                handlers.query_output(
+                    handlers.query_for(
+                        command,
+                        face,
+                        vector,
+                        model=self.engine.model,
+                        default_top_k=self.settings.top_k,
+                        default_threshold=self.settings.threshold,
+                        timings=item.timings,
+                        face_index=index,
+                        face_count=len(item.vectors),
+                    ),
+                    topics=topics,
+                    correlation_id=envelope.correlation_id,
+                    reply_to=reply_to,
+                )
+                for index, (face, vector) in enumerate(zip(item.prepared.faces, item.vectors, strict=True))
+            ]
         error = item.error or FacestreamError(ErrorCode.INTERNAL, "no embedding produced")
         self.metrics.errors.labels("identify", error.code.value).inc()
         log.info("identify_failed", correlation_id=envelope.correlation_id, reason=error.code.value)
-        return handlers.reply_output(
-            handlers.failed(command, error, timings=item.timings),
-            correlation_id=envelope.correlation_id,
-            reply_to=reply_to,
-        )
+        return [
+            handlers.reply_output(
+                handlers.failed(command, error, timings=item.timings),
+                correlation_id=envelope.correlation_id,
+                reply_to=reply_to,
+            )
+        ]
 
 
 def build_identify_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:

@@ -33,9 +33,14 @@ class Analysed(Generic[C]):
 
     envelope: Envelope[C]
     prepared: PreparedImage | None = None
-    vector: np.ndarray | None = None
+    vectors: list[np.ndarray] = field(default_factory=list)  # one per face the policy kept
     error: FacestreamError | None = None
     timings: StageTimings = field(default_factory=StageTimings)
+
+    @property
+    def vector(self) -> np.ndarray | None:
+        """The main face's vector (the only one unless the policy is `all`)."""
+        return self.vectors[0] if self.vectors else None
 
 
 def analyse_batch(engine: FaceEngine, envelopes: Sequence[Envelope[Any]]) -> list[Analysed[Any]]:
@@ -51,11 +56,14 @@ def analyse_batch(engine: FaceEngine, envelopes: Sequence[Envelope[Any]]) -> lis
             item.error = FacestreamError(ErrorCode.INTERNAL, f"image processing failed: {type(exc).__name__}")
     ready = [i for i in items if i.prepared is not None]
     started = time.perf_counter()
-    crops = [i.prepared.faces[0].crop for i in ready if i.prepared is not None]
+    crops = [face.crop for i in ready if i.prepared is not None for face in i.prepared.faces]
     vectors = list(engine.embed(crops)) if crops else []
     embed_ms = (time.perf_counter() - started) * 1000 / max(len(ready), 1)
-    for item, vector in zip(ready, vectors, strict=True):
-        item.vector = vector
+    position = 0
+    for item in ready:
+        count = len(item.prepared.faces) if item.prepared is not None else 0
+        item.vectors = vectors[position : position + count]
+        position += count
     for item in items:
         t = item.prepared.timings if item.prepared else {}
         item.timings = StageTimings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated
 
@@ -11,12 +12,12 @@ from api import audit
 from api.auth import Permission, Principal, require
 from api.deps import GatewayDep, ReplicasDep, SettingsDep, permission
 from api.gateway import parse_reply
-from api.merge import merge_answers
+from api.merge import Merged, merge_answers
 from api.responses import AUTH_ERRORS
 from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
 from core.kafka import peek_head
-from schemas.api import CandidatePublic, ErrorBody, IdentifyResponse
+from schemas.api import CandidatePublic, ErrorBody, FaceResult, IdentifyResponse
 from schemas.envelope import Envelope, new_id
 from schemas.events import FaceIdentified, IdentifyFace, IdentifyFailed
 
@@ -74,6 +75,7 @@ async def identify(
         correlation_id=request_id,
         expected=len(shards),
         final=_is_failure,
+        expected_from=lambda reply: len(shards) * _face_count(reply),
         partial_ok=True,
     )
     results = [parse_reply(r, FaceIdentified, IdentifyFailed).payload for r in replies]
@@ -90,8 +92,11 @@ async def identify(
         )
         raise FacestreamError(_code(failure.error.code), failure.error.message)
     answers = [r for r in results if isinstance(r, FaceIdentified)]
-    merged = merge_answers(answers, top_k=top_k or settings.top_k)
-    partial = len(answers) < len(shards) or not replicas.covers_every_partition()
+    face_count = max(a.face_count for a in answers)
+    by_face = [[a for a in answers if a.face_index == i] for i in range(face_count)]
+    faces = [(group, merge_answers(group, top_k=top_k or settings.top_k)) for group in by_face if group]
+    partial = len(answers) < len(shards) * face_count or not replicas.covers_every_partition()
+    main, merged = faces[0]
     await audit.record(
         gateway,
         settings,
@@ -110,16 +115,36 @@ async def identify(
         similarity=merged.similarity,
         unknown=merged.unknown,
         threshold=merged.threshold,
-        candidates=[
-            CandidatePublic(person_id=c.person_id, similarity=c.similarity) for c in merged.candidates
-        ],
+        candidates=_public(merged),
         model=merged.model,
-        bbox=answers[0].bbox,
+        bbox=main[0].bbox,
         gallery_size=merged.gallery_size,
         partial=partial,
         shards=merged.shards,
+        faces=[
+            FaceResult(
+                bbox=group[0].bbox,
+                person_id=m.person_id,
+                similarity=m.similarity,
+                unknown=m.unknown,
+                candidates=_public(m),
+            )
+            for group, m in faces
+        ],
         timings_ms=merged.timings.model_dump(),
     )
+
+
+def _public(merged: Merged) -> list[CandidatePublic]:
+    return [CandidatePublic(person_id=c.person_id, similarity=c.similarity) for c in merged.candidates]
+
+
+def _face_count(reply: bytes) -> int:
+    """How many faces the request's image had (only answers say; failures count as one)."""
+    try:
+        return int(json.loads(reply)["payload"].get("face_count", 1))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 1
 
 
 def _is_failure(reply: bytes) -> bool:

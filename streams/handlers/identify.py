@@ -29,6 +29,8 @@ def query_for(
     default_top_k: int,
     default_threshold: float,
     timings: StageTimings,
+    face_index: int = 0,
+    face_count: int = 1,
 ) -> IdentifyQuery:
     return IdentifyQuery(
         request_id=command.request_id,
@@ -40,6 +42,8 @@ def query_for(
         quality=face.quality,
         timings=timings,
         min_offsets=command.min_offsets,
+        face_index=face_index,
+        face_count=face_count,
     )
 
 

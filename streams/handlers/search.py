@@ -38,4 +38,6 @@ def answer(
         timings=StageTimings(**{**query.timings.model_dump(), "search_ms": search_ms}),
         shard=shard,
         partitions=list(partitions),
+        face_index=query.face_index,
+        face_count=query.face_count,
     )

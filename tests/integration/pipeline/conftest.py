@@ -55,7 +55,12 @@ def scratch_database(services: ServiceEndpoints) -> Iterator[str]:
 
 @contextmanager
 def running_stack(
-    services: ServiceEndpoints, database_url: str, workdir: Path, *, replicas: dict[str, dict[str, str]]
+    services: ServiceEndpoints,
+    database_url: str,
+    workdir: Path,
+    *,
+    replicas: dict[str, dict[str, str]],
+    **extra_env: str,
 ) -> Iterator[Stack]:
     """API, both faust workers, the projector and the given replicas (name -> extra env)."""
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,7 @@ def running_stack(
         workdir=workdir,
         api_port=port,
     )
+    env.update(extra_env)
     stack = Stack(env=env, logs=workdir / "logs", api_url=f"http://127.0.0.1:{port}")
     stack.cli("db", "migrate")
     stack.cli("topics", "create")

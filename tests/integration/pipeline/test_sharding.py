@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.services import ServiceEndpoints
-from tests.integration.pipeline.conftest import running_stack, scratch_database
+from tests.integration.pipeline.conftest import faces_dir, running_stack, scratch_database
 from tests.integration.pipeline.stack import Stack
 from tests.integration.pipeline.test_end_to_end import HELD_BACK, PEOPLE, _files
 
@@ -89,3 +89,17 @@ def test_two_shards_answer_like_one_replica_holding_everything(sharded: Stack) -
         ]
         for a, b in zip(whole[person]["candidates"], split[person]["candidates"], strict=True):
             assert a["similarity"] == pytest.approx(b["similarity"], abs=1e-5)
+
+
+def test_policy_all_answers_every_face_of_a_group_photo(sharded: Stack) -> None:
+    couple = faces_dir() / "scenes" / "couple.jpg"
+    with sharded.client() as client:
+        response = client.post("/identify", files={"image": ("couple.jpg", couple.read_bytes())})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["faces"]) == 2 and not body["partial"]
+    first, second = body["faces"]
+    assert (
+        first["bbox"]["width"] * first["bbox"]["height"] >= second["bbox"]["width"] * second["bbox"]["height"]
+    )
+    assert body["person_id"] == first["person_id"] and body["bbox"] == first["bbox"]

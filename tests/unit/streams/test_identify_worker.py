@@ -126,3 +126,19 @@ async def test_poison_records_are_dead_lettered(config: Settings) -> None:
     assert (letter.reason, letter.stage) == ("invalid_message", "identify")
     assert (letter.topic, letter.partition, letter.offset) == (bad.topic, 1, bad.offset)
     assert len(sender.on(topics.identify_queries)) == 1
+
+
+async def test_policy_all_yields_one_query_per_face() -> None:
+    config = settings(multi_face_policy="all")
+    msgs = MessageFactory(config.topics.identify_requests)
+    sender = FakeSender()
+    await IdentifyProcessor(
+        config,
+        DeterministicFakeEngine(multi_face_policy="all"),
+        metrics(),
+        sender,
+        known_reply_topics(config),
+    ).process([msgs.envelope(identify_command(b"FAKE-MULTI"))])
+    queries = [s.payload(IdentifyQuery) for s in sender.on(config.topics.identify_queries)]
+    assert [(q.face_index, q.face_count) for q in queries] == [(0, 2), (1, 2)]
+    assert len({q.request_id for q in queries}) == 1
