@@ -110,8 +110,12 @@ describe('FacestreamClient (live stack)', { skip: !LIVE && 'FACESTREAM_API_URL /
     assert.equal(person.face_count, enrolled.accepted.length);
     const page = await fs.listPersons({ limit: 1000 });
     assert.ok(page.items.some((p) => p.person_id === personId));
-    const stats = await fs.stats();
-    assert.ok(stats.gallery_size >= enrolled.accepted.length);
+    // Replica heartbeats (and so /stats) trail the index by up to one status interval.
+    const stats = await eventually('stats', async () => {
+      const s = await fs.stats();
+      return s.gallery_size >= enrolled.accepted.length ? s : null;
+    });
+    assert.ok(stats.replicas.length >= 1);
 
     const faceId = enrolled.accepted[0].face_id;
     const faceReceipt = await fs.deleteFace(faceId);

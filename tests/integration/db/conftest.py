@@ -6,7 +6,6 @@ answers."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from core.settings import Settings
 from db.migrate import run_upgrade, upgrade_async
 from db.session import create_engine, create_sessionmaker, ping
 
@@ -38,20 +36,15 @@ class Scratch:
         return not self.connect_args
 
 
-def server_url() -> str:
-    return os.environ.get("FACESTREAM_DATABASE_URL") or Settings().database_url
-
-
 @pytest.fixture(scope="session")
-async def pg_scratch() -> AsyncIterator[Scratch]:
-    base = make_url(server_url())
-    if base.get_backend_name() != "postgresql":
-        pytest.skip(f"FACESTREAM_DATABASE_URL is not PostgreSQL ({base.get_backend_name()})")
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+async def pg_scratch(database_url: str) -> AsyncIterator[Scratch]:
+    base = make_url(database_url)
+    # pre_ping: other tests restart the server; the teardown must not reuse a dead connection.
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"facestream_test_{uuid.uuid4().hex[:12]}"
     try:
         if not await ping(admin, timeout_s=5):
-            pytest.skip(f"no PostgreSQL answers at {base.render_as_string()}")
+            pytest.fail(f"no PostgreSQL answers at {base.render_as_string()}")
         async with admin.connect() as connection:
             try:
                 await connection.execute(text(f'CREATE DATABASE "{name}"'))
