@@ -97,27 +97,79 @@ def projector() -> None:
 @main.command()
 @click.option("--replica-id", required=True, help="The new replica's id: the snapshot goes under its name.")
 @click.option("--backend", default=None, help="Index backend of the new index (default: the setting).")
-def replay(replica_id: str, backend: str | None) -> None:
+@click.option("--reembed", is_flag=True, help="Re-embed the retained enrollment images under --pack.")
+@click.option("--pack", default=None, help="With --reembed: the model pack to migrate to.")
+@click.option(
+    "--labelled",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --reembed: a folder-per-person set on which to compare the two galleries.",
+)
+def replay(
+    replica_id: str, backend: str | None, reembed: bool, pack: str | None, labelled: Path | None
+) -> None:
     """Build an index from the compacted embeddings log for a new replica; the old ones keep serving.
 
     Then start `FACESTREAM_REPLICA_ID=<id> [FACESTREAM_INDEX_BACKEND=<backend>] facestream replica`
-    and, once it is ready, stop the old replica.
+    and, once it is ready, stop the old replica. With --reembed --pack NAME, the retained
+    enrollment images are first re-embedded under NAME into a new embeddings topic; nothing
+    switches until the operator sets the printed settings.
     """
     from engine.factory import model_info
     from engine.packs import get_pack
     from streams.replay import replay as run_replay
 
     settings = _settings()
-    model = model_info(get_pack(settings.model_pack))
-    report = asyncio.run(
-        run_replay(
-            settings,
-            model,
-            backend=backend or settings.index_backend,
-            target=settings.index_dir / replica_id,
+    backend = backend or settings.index_backend
+    target = settings.index_dir / replica_id
+    if not reembed:
+        model = model_info(get_pack(settings.model_pack))
+        click.echo(
+            json.dumps(asyncio.run(run_replay(settings, model, backend=backend, target=target)).as_dict())
         )
-    )
-    click.echo(json.dumps(report.as_dict()))
+        return
+    if not pack:
+        raise click.UsageError("--reembed needs --pack NAME")
+    click.echo(json.dumps(_reembed(settings, pack=pack, backend=backend, target=target, labelled=labelled)))
+
+
+def _reembed(
+    settings: Settings, *, pack: str, backend: str, target: Path, labelled: Path | None
+) -> dict[str, object]:
+    from core.topics import embeddings_spec, ensure_topics
+    from engine.calibrate import load_dataset
+    from engine.factory import build_engine
+    from streams.reembed import compare_galleries, reembed
+    from streams.replay import build_from_log
+    from streams.replay import replay as run_replay
+
+    topic = settings.topics.embeddings_for(pack)
+    candidate_settings = settings.model_copy(update={"model_pack": pack, "embeddings_topic": topic})
+    current_engine = build_engine(settings)
+    candidate_engine = build_engine(candidate_settings)
+    asyncio.run(ensure_topics(settings, [embeddings_spec(settings, topic)]))
+    report: dict[str, object] = {
+        "reembed": asyncio.run(reembed(settings, candidate_engine, target_topic=topic)).as_dict(),
+        "replay": asyncio.run(
+            run_replay(candidate_settings, candidate_engine.model, backend=backend, target=target)
+        ).as_dict(),
+    }
+    if labelled is not None:
+        people: dict[str, list[Path]] = {}
+        for sample in load_dataset(labelled):
+            people.setdefault(sample.identity, []).append(sample.path)
+        current = asyncio.run(build_from_log(settings, current_engine.model, backend=backend)).index
+        candidate = asyncio.run(
+            build_from_log(candidate_settings, candidate_engine.model, backend=backend)
+        ).index
+        report["comparison"] = compare_galleries(
+            people, (current_engine, current), (candidate_engine, candidate)
+        )
+    report["switch_with"] = {
+        "FACESTREAM_MODEL_PACK": pack,
+        "FACESTREAM_EMBEDDINGS_TOPIC": topic,
+        "FACESTREAM_REPLICA_ID": target.name,
+    }
+    return report
 
 
 # --- setup

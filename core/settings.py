@@ -29,6 +29,7 @@ class TopicNames(BaseModel):
     """Topic names carry their schema's major version: a breaking change is a new topic."""
 
     prefix: str
+    embeddings_name: str = ""
 
     @property
     def enroll_requests(self) -> str:
@@ -40,7 +41,15 @@ class TopicNames(BaseModel):
 
     @property
     def embeddings(self) -> str:
-        return f"{self.prefix}.face.embeddings.v1"
+        return self.embeddings_name or f"{self.prefix}.face.embeddings.v1"
+
+    def embeddings_for(self, pack: str) -> str:
+        """Where a gallery re-embedded under another model pack lives beside the current one."""
+        return f"{self.prefix}.face.embeddings.{pack}.v1"
+
+    @property
+    def enrollment_images(self) -> str:
+        return f"{self.prefix}.enrollment.images.v1"
 
     @property
     def identify_queries(self) -> str:
@@ -162,6 +171,16 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     request_retention_ms: int = 60 * 60 * 1000
+    embeddings_topic: str = Field(
+        default="", description="Override the embeddings topic (a gallery re-embedded under another pack)"
+    )
+
+    # --- enrollment images (off by default: only needed to re-embed under another model)
+    retain_images: bool = Field(default=False, description="Keep enrollment images on their own topic")
+    image_retention_ms: int = 30 * 24 * 60 * 60 * 1000
+    image_encryption_key: SecretStr = Field(
+        default=SecretStr(""), description="base64 AES-256 key; retained images are sealed with it"
+    )
 
     # --- PostgreSQL
     database_url: str = "postgresql+asyncpg://facestream:facestream@127.0.0.1:55432/facestream"
@@ -190,7 +209,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def topics(self) -> TopicNames:
-        return TopicNames(prefix=self.topic_prefix)
+        return TopicNames(prefix=self.topic_prefix, embeddings_name=self.embeddings_topic)
 
     @property
     def max_message_bytes(self) -> int:

@@ -51,7 +51,24 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.erasures, parts, {"retention.ms": str(365 * DAY_MS)}),
         TopicSpec(t.audit, parts, {"retention.ms": str(365 * DAY_MS)}),
         TopicSpec(t.dead_letter, 1, {"retention.ms": str(14 * DAY_MS), "max.message.bytes": image_records}),
+        TopicSpec(
+            t.enrollment_images,
+            parts,
+            {
+                **compacted,
+                # Compacted by face id (erasure tombstones it) and deleted after its retention.
+                "cleanup.policy": "compact,delete",
+                "retention.ms": str(settings.image_retention_ms),
+                "max.message.bytes": image_records,
+            },
+        ),
     ]
+
+
+def embeddings_spec(settings: Settings, name: str) -> TopicSpec:
+    """Another embeddings topic (a gallery re-embedded under another pack), configured alike."""
+    (spec,) = [s for s in topic_specs(settings) if s.name == settings.topics.embeddings]
+    return TopicSpec(name, spec.partitions, dict(spec.configs))
 
 
 def reply_topic_spec(settings: Settings) -> TopicSpec:

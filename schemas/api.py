@@ -141,6 +141,28 @@ class FacePublic(BaseModel):
 
 
 class PersonPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "person_id": "jane.doe",
+                    "face_count": 1,
+                    "faces": [
+                        {
+                            "face_id": "6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e",
+                            "quality": 0.93,
+                            "bbox": {"x": 120, "y": 80, "width": 210, "height": 260},
+                            "model_id": "default/fr_feature@faceplugin-fr_feature-0.0.1",
+                            "created_at": "2026-11-25T14:39:46Z",
+                        }
+                    ],
+                    "created_at": "2026-11-25T14:39:46Z",
+                    "updated_at": "2026-11-25T14:39:46Z",
+                }
+            ]
+        }
+    )
+
     person_id: str
     face_count: int
     faces: list[FacePublic]
@@ -156,6 +178,26 @@ class PersonSummaryPublic(BaseModel):
 
 
 class PersonList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "person_id": "jane.doe",
+                            "face_count": 3,
+                            "created_at": "2026-11-25T14:39:46Z",
+                            "updated_at": "2026-11-25T14:40:02Z",
+                        }
+                    ],
+                    "total": 1,
+                    "limit": 100,
+                    "offset": 0,
+                }
+            ]
+        }
+    )
+
     items: list[PersonSummaryPublic]
     total: int
     limit: int
@@ -187,6 +229,47 @@ class ConsumerLagPublic(BaseModel):
 
 
 class StatsResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "persons": 13,
+                    "faces": 48,
+                    "gallery_size": 48,
+                    "replicas": [
+                        {
+                            "replica_id": "replica-1",
+                            "group": "replicas",
+                            "ready": True,
+                            "size": 48,
+                            "lag": 0,
+                            "model": "default/fr_feature@faceplugin-fr_feature-0.0.1",
+                            "backend": "faiss-flat",
+                            "restored_from": "snapshot",
+                            "applied_offsets": {"0": 17, "1": 15, "2": 16},
+                            "snapshot_offsets": {"0": 17, "1": 15, "2": 16},
+                            "seconds_since_heartbeat": 0.4,
+                        }
+                    ],
+                    "in_flight": 0,
+                    "threshold": 0.45,
+                    "model": "default/fr_feature@faceplugin-fr_feature-0.0.1",
+                    "consumer_lag": [
+                        {
+                            "group": "facestream-enroll",
+                            "topic": "facestream.enroll.requests.v1",
+                            "partition": 0,
+                            "committed": 26,
+                            "end": 26,
+                            "lag": 0,
+                            "lag_seconds": 0.0,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     persons: int | None
     faces: int | None
     gallery_size: int
@@ -198,6 +281,20 @@ class StatsResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "degraded",
+                    "live": True,
+                    "ready": True,
+                    "checks": {"broker": True, "database": False, "replicas": True},
+                    "detail": {"replicas": "1 ready of 1 live"},
+                }
+            ]
+        }
+    )
+
     status: Literal["ready", "degraded", "unavailable"]
     live: bool
     ready: bool
@@ -212,6 +309,22 @@ class Tombstone(BaseModel):
 
 
 class ErasureReceipt(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "erasure_id": "9a0c6f3e1b2d4c5e8f7a6b5c4d3e2f10",
+                    "person_id": "jane.doe",
+                    "face_ids": ["6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e"],
+                    "tombstones": [
+                        {"face_id": "6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e", "partition": 1, "offset": 42}
+                    ],
+                    "requested_at": "2026-11-25T15:02:11Z",
+                }
+            ]
+        }
+    )
+
     """What was erased and where the tombstones are: every replica that has applied these
     offsets no longer holds the faces."""
 

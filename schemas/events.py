@@ -225,3 +225,17 @@ class AuditRecord(_Payload):
     model: str = ""
     threshold: float | None = None
     similarity: float | None = None
+
+
+class EnrollmentImage(_Payload):
+    """An accepted enrollment photo, kept (only when configured) so that the gallery can be
+    re-embedded under another model. Keyed by face id on a compacted topic with its own
+    retention; erasure tombstones it with the face. `image` is sealed when a key is set."""
+
+    face_id: str
+    person_id: PersonId
+    enrollment_id: str
+    filename: str = ""
+    content_hash: str
+    sealed: bool
+    image: bytes

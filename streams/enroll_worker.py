@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 
+from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
 from core.logging import get_logger
 from core.metrics import Metrics
@@ -43,6 +44,7 @@ class EnrollProcessor:
         self.metrics = metrics
         self.sender = sender
         self.replies = replies or ReplyTopics(settings, metrics)
+        self.cipher = ImageCipher(settings.image_encryption_key.get_secret_value())
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -72,6 +74,19 @@ class EnrollProcessor:
             for item, prepared, vector in embedded
         ]
         incoming = {id(item): headers for item, (_, headers) in zip(items, parsed, strict=True)}
+        if self.settings.retain_images:
+            # Images first: an embedding never exists without the image to re-embed it from.
+            await send_all(
+                self.sender,
+                [
+                    handlers.image_output(
+                        handlers.retained_image(i.envelope.payload, f, cipher=self.cipher),
+                        topics=topics,
+                        correlation_id=i.envelope.correlation_id,
+                    )
+                    for f, (i, _, _) in zip(facts, embedded, strict=True)
+                ],
+            )
         acks = await send_all(
             self.sender,
             [

@@ -19,6 +19,7 @@ from core.kafka import make_consumer, partitions_of
 from core.logging import get_logger
 from core.settings import Settings
 from index import registry
+from index.base import VectorIndex
 from index.snapshot import write_snapshot
 from schemas.events import ModelInfo
 from streams.log_fold import PendingChanges
@@ -43,14 +44,21 @@ class ReplayReport:
         return asdict(self)
 
 
-async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: Path) -> ReplayReport:
-    """Read every partition up to the end offsets seen at start; snapshot the result."""
+@dataclass
+class BuiltIndex:
+    index: VectorIndex
+    offsets: dict[int, int]
+    records: int
+    skipped: int
+
+
+async def build_from_log(settings: Settings, model: ModelInfo, *, backend: str) -> BuiltIndex:
+    """Fold every partition of the embeddings topic, up to the end offsets seen at start."""
     topic = settings.topics.embeddings
     options = settings.index_options if backend == settings.index_backend else {}
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
-    started = time.perf_counter()
     records = skipped = 0
     try:
         partitions = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
@@ -74,18 +82,24 @@ async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: 
             pending.apply(index)
             for tp in partitions:
                 positions[tp] = min(await consumer.position(tp), ends[tp])
-        offsets = {tp.partition: ends[tp] for tp in partitions}
     finally:
         await consumer.stop()
-    write_snapshot(index, target, offsets=offsets, topic=topic)
+    return BuiltIndex(index, {tp.partition: ends[tp] for tp in partitions}, records, skipped)
+
+
+async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: Path) -> ReplayReport:
+    """Build an index from the log and snapshot it (with the offsets it reflects) at `target`."""
+    started = time.perf_counter()
+    built = await build_from_log(settings, model, backend=backend)
+    write_snapshot(built.index, target, offsets=built.offsets, topic=settings.topics.embeddings)
     seconds = time.perf_counter() - started
     return ReplayReport(
         backend=backend,
         snapshot_dir=str(target),
-        records=records,
-        faces=len(index),
-        skipped=skipped,
+        records=built.records,
+        faces=len(built.index),
+        skipped=built.skipped,
         seconds=round(seconds, 3),
-        records_per_s=round(records / seconds, 1) if seconds else 0.0,
-        offsets=offsets,
+        records_per_s=round(built.records / seconds, 1) if seconds else 0.0,
+        offsets=built.offsets,
     )

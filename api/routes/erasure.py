@@ -43,6 +43,7 @@ async def erase_person(
     face_ids = await queries.face_ids_of_person(session, person_id=person_id)
     erasure_id = new_id()
     acks = await gateway.tombstones(settings.topics.embeddings, face_ids)
+    await gateway.tombstones(settings.topics.enrollment_images, face_ids)
     erased = PersonErased(
         erasure_id=erasure_id, person_id=person_id, face_ids=face_ids, requested_by=principal.key_id
     )
@@ -80,6 +81,7 @@ async def erase_face(
         raise FacestreamError(ErrorCode.UNKNOWN_FACE, f"no face {face_id!r}")
     erasure_id = new_id()
     acks = await gateway.tombstones(settings.topics.embeddings, [face_id])
+    await gateway.tombstones(settings.topics.enrollment_images, [face_id])
     await audit.record(
         gateway,
         settings,

@@ -6,12 +6,20 @@ import hashlib
 
 import numpy as np
 
+from core.crypto import ImageCipher
 from core.errors import FacestreamError
 from core.settings import TopicNames
 from core.vectors import to_embedding
 from engine.types import PreparedFace
 from schemas.envelope import Envelope
-from schemas.events import EnrollFace, FaceEmbedded, ImageEnrolled, ModelInfo, StageTimings
+from schemas.events import (
+    EnrollFace,
+    EnrollmentImage,
+    FaceEmbedded,
+    ImageEnrolled,
+    ModelInfo,
+    StageTimings,
+)
 from streams.handlers.output import Output
 
 
@@ -104,3 +112,23 @@ def outcome_outputs(
     if reply_to and topics.is_reply_topic(reply_to):
         outputs.append(Output(topic=reply_to, key=outcome.enrollment_id, envelope=envelope))
     return outputs
+
+
+def retained_image(command: EnrollFace, fact: FaceEmbedded, *, cipher: ImageCipher) -> EnrollmentImage:
+    return EnrollmentImage(
+        face_id=fact.face_id,
+        person_id=fact.person_id,
+        enrollment_id=command.enrollment_id,
+        filename=command.filename,
+        content_hash=fact.content_hash,
+        sealed=cipher.enabled,
+        image=cipher.seal(command.image, bound_to=fact.face_id),
+    )
+
+
+def image_output(image: EnrollmentImage, *, topics: TopicNames, correlation_id: str) -> Output:
+    return Output(
+        topic=topics.enrollment_images,
+        key=image.face_id,
+        envelope=Envelope.wrap(image, correlation_id=correlation_id),
+    )

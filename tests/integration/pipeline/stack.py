@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -112,6 +113,8 @@ def stack_env(*, kafka: str, database_url: str, prefix: str, workdir: Path, api_
         FACESTREAM_STATUS_INTERVAL_S="1",
         FACESTREAM_REPLY_TIMEOUT_S="60",
         FACESTREAM_LOG_LEVEL="INFO",
+        FACESTREAM_RETAIN_IMAGES="true",
+        FACESTREAM_IMAGE_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -361,3 +361,30 @@ def test_replay_builds_a_new_replica_that_takes_over(stack: Stack, enrolled: dic
     stack.kill("replica-b", sig=15)
     stack.start("replica", "replica", FACESTREAM_REPLICA_ID="replica-a")
     stack.wait_for("replica-a back", lambda: (r := _replica(stack)) and r["ready"])
+
+
+def test_reembed_migrates_the_gallery_without_reenrollment(stack: Stack, enrolled: dict[str, int]) -> None:
+    """Retained (sealed) enrollment images re-embedded into a new topic and index; erased faces
+    stay erased; the two galleries compared on a labelled set. (Only one pack is installable
+    here, so the candidate is the same model: the answers must agree exactly.)"""
+    size = _gallery_size(stack)
+    report = json.loads(
+        stack.cli(
+            "replay",
+            "--reembed",
+            "--pack",
+            "default",
+            "--replica-id",
+            "replica-m",
+            "--labelled",
+            str(faces_dir() / "people"),
+            timeout=600,
+        )
+    )
+    assert report["reembed"]["failed"] == {}
+    assert report["reembed"]["tombstones"] >= 1  # the erasure tests' faces
+    assert report["replay"]["faces"] == size
+    assert report["comparison"]["agreement"] == 1.0
+    assert report["comparison"]["rank1_candidate"] == report["comparison"]["rank1_current"]
+    prefix = stack.env["FACESTREAM_TOPIC_PREFIX"]
+    assert report["switch_with"]["FACESTREAM_EMBEDDINGS_TOPIC"] == f"{prefix}.face.embeddings.default.v1"

@@ -30,9 +30,16 @@ SHARDS = {
 
 @pytest.fixture(scope="module")
 def sharded(services: ServiceEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # The `all` policy too: identify answers every face; enrollment keeps the largest.
     with (
         scratch_database(services) as url,
-        running_stack(services, url, tmp_path_factory.mktemp("sharded"), replicas=SHARDS) as stack,
+        running_stack(
+            services,
+            url,
+            tmp_path_factory.mktemp("sharded"),
+            replicas=SHARDS,
+            FACESTREAM_MULTI_FACE_POLICY="all",
+        ) as stack,
     ):
         yield stack
 

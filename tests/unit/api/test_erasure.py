@@ -21,7 +21,9 @@ def test_erasing_a_person_tombstones_every_face_and_returns_a_receipt(tmp_path: 
     assert sorted(receipt["face_ids"]) == ["f1", "f2"]
     assert sorted(t["face_id"] for t in receipt["tombstones"]) == ["f1", "f2"]
     gateway = app.state.gateway
-    assert sorted(gateway.tombstoned) == [(topics.embeddings, "f1"), (topics.embeddings, "f2")]
+    assert sorted(gateway.tombstoned) == sorted(
+        (topic, face) for topic in (topics.embeddings, topics.enrollment_images) for face in ("f1", "f2")
+    )
     kinds = {(topic, type(envelope.payload)) for topic, _, envelope in gateway.published}
     assert (topics.erasures, PersonErased) in kinds
     assert (topics.audit, AuditRecord) in kinds

@@ -28,6 +28,7 @@ def test_every_topic_has_a_spec() -> None:
             t.replica_status,
             t.erasures,
             t.audit,
+            t.enrollment_images,
             t.dead_letter,
         ]
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 
 import pytest
 
+from core.crypto import ImageCipher
 from core.settings import Settings
 from engine.fake import DeterministicFakeEngine
 from schemas.envelope import Envelope
-from schemas.events import DeadLetter, EnrollFace, FaceEmbedded, ImageEnrolled
+from schemas.events import DeadLetter, EnrollFace, EnrollmentImage, FaceEmbedded, ImageEnrolled
 from streams.enroll_worker import EnrollProcessor
 from streams.handlers.enroll import face_id_for
 from tests.unit.streams.factories import (
@@ -173,3 +176,31 @@ async def test_multi_face_image_takes_the_largest_face(config: Settings) -> None
 def test_enroll_command_rejects_bad_person_id() -> None:
     with pytest.raises(ValueError):
         EnrollFace(enrollment_id="e", person_id="x" * 129, image=b"FAKE:x:1")
+
+
+async def test_retained_images_are_sealed_and_sent_before_their_embeddings() -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    config = settings(retain_images=True, image_encryption_key=key)
+    topics = config.topics
+    sender = FakeSender()
+    msgs = MessageFactory(topics.enroll_requests)
+    await processor(config, sender).process(
+        [
+            msgs.envelope(enroll_command("alice", b"FAKE:alice:1")),
+            msgs.envelope(enroll_command("bob", b"FAKE-NOFACE")),
+        ]
+    )
+    (kept,) = sender.on(topics.enrollment_images)  # the rejected image is not kept
+    image = kept.payload(EnrollmentImage)
+    (embedded,) = sender.on(topics.embeddings)
+    assert kept.key_str == image.face_id == embedded.payload(FaceEmbedded).face_id
+    assert image.sealed and image.image != b"FAKE:alice:1"
+    assert ImageCipher(key).open(image.image, bound_to=image.face_id) == b"FAKE:alice:1"
+    assert sender.sent.index(kept) < sender.sent.index(embedded)
+
+
+async def test_images_are_not_kept_unless_configured(config: Settings) -> None:
+    sender = FakeSender()
+    msgs = MessageFactory(config.topics.enroll_requests)
+    await processor(config, sender).process([msgs.envelope(enroll_command("alice", b"FAKE:alice:1"))])
+    assert sender.on(config.topics.enrollment_images) == []
