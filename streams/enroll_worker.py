@@ -17,8 +17,7 @@ from core.settings import Settings
 from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import EnrollFace
-from streams.batch_guard import run_guarded
-from streams.faust_app import make_faust_app
+from streams.faust_app import make_faust_app, micro_batch_agent
 from streams.handlers import enroll as handlers
 from streams.handlers.output import Output, traced
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
@@ -135,15 +134,8 @@ class EnrollProcessor:
 
 def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "enroll")
-    source = app.topic(settings.topics.enroll_requests, value_serializer="raw", key_serializer="raw")
     processor = EnrollProcessor(settings, engine, metrics, FaustSender(app.producer))
-
-    @app.agent(source)
-    async def enroll(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_max_size, within=settings.batch_max_wait_s
-        )
-        async for events in batches:
-            await run_guarded(processor.process, [event.message for event in events], stage="enroll")
-
+    micro_batch_agent(
+        app, settings, topic=settings.topics.enroll_requests, stage="enroll", process=processor.process
+    )
     return app

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
 import faust
 
 from core.kafka import client_options
 from core.settings import Settings
+from streams.batch_guard import run_guarded
 
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
@@ -41,3 +45,24 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 3,
         stream_buffer_maxsize=settings.batch_max_size * 4,
     )
+
+
+def micro_batch_agent(
+    app: faust.App,
+    settings: Settings,
+    *,
+    topic: str,
+    stage: str,
+    process: Callable[[Sequence[Any]], Awaitable[None]],
+) -> None:
+    """One faust agent on `topic` that hands `process` micro-batches of raw records."""
+    source = app.topic(topic, value_serializer="raw", key_serializer="raw")
+
+    async def agent(stream: faust.StreamT[bytes]) -> None:
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_max_size, within=settings.batch_max_wait_s
+        )
+        async for events in batches:
+            await run_guarded(process, [event.message for event in events], stage=stage)
+
+    app.agent(source, name=f"{settings.topic_prefix}-{stage}")(agent)

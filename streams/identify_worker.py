@@ -16,8 +16,7 @@ from core.settings import Settings
 from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import IdentifyFace
-from streams.batch_guard import run_guarded
-from streams.faust_app import make_faust_app
+from streams.faust_app import make_faust_app, micro_batch_agent
 from streams.handlers import identify as handlers
 from streams.handlers.output import Output, traced
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
@@ -104,15 +103,8 @@ class IdentifyProcessor:
 
 def build_identify_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "identify")
-    source = app.topic(settings.topics.identify_requests, value_serializer="raw", key_serializer="raw")
     processor = IdentifyProcessor(settings, engine, metrics, FaustSender(app.producer))
-
-    @app.agent(source)
-    async def identify(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_max_size, within=settings.batch_max_wait_s
-        )
-        async for events in batches:
-            await run_guarded(processor.process, [event.message for event in events], stage="identify")
-
+    micro_batch_agent(
+        app, settings, topic=settings.topics.identify_requests, stage="identify", process=processor.process
+    )
     return app

@@ -19,7 +19,7 @@ from engine.types import Engine as FaceEngine
 from engine.types import PreparedImage
 from schemas.envelope import Envelope
 from schemas.events import StageTimings
-from streams.handlers.dead_letter import dead_letter
+from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 
 C = TypeVar("C", bound=BaseModel)
@@ -94,19 +94,7 @@ def parse_messages(
         try:
             parsed.append((decode(msg.value, command_type), headers))
         except FacestreamError as exc:
-            letters.append(
-                dead_letter(
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                    key=msg.key,
-                    value=msg.value,
-                    headers=headers,
-                    error=exc,
-                    stage=stage,
-                    topics=topics,
-                )
-            )
+            letters.append(dead_letter_for(msg, exc, stage=stage, topics=topics))
             metrics.errors.labels(stage, exc.code.value).inc()
     return parsed, letters
 

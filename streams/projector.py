@@ -16,13 +16,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import FacestreamError
-from core.kafka import decode, header_map, make_consumer, make_producer
+from core.kafka import decode, make_consumer, make_producer
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from db import projection
 from schemas.events import FaceEmbedded, ImageEnrolled, PersonErased
-from streams.handlers.dead_letter import dead_letter
+from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 from streams.producing import send_all
 
@@ -89,17 +89,7 @@ class Projector:
                 except FacestreamError as exc:
                     self.metrics.messages.labels(record.topic, "dead_letter").inc()
                     letters.append(
-                        dead_letter(
-                            topic=record.topic,
-                            partition=record.partition,
-                            offset=record.offset,
-                            key=record.key,
-                            value=record.value,
-                            headers=header_map(record.headers),
-                            error=exc,
-                            stage="projector",
-                            topics=self.settings.topics,
-                        )
+                        dead_letter_for(record, exc, stage="projector", topics=self.settings.topics)
                     )
         self.metrics.db_ops.labels("project_batch").observe(time.perf_counter() - started)
         return letters

@@ -34,7 +34,7 @@ from schemas.events import (
     ReplicaStatus,
 )
 from streams.handlers import identify as identify_handlers
-from streams.handlers.dead_letter import dead_letter
+from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
 from streams.handlers.search import answer
 from streams.log_fold import PendingChanges, usable_vector
@@ -175,19 +175,7 @@ class IndexReplica:
             pending.fold(record, model_id=self.model.id)
         except FacestreamError as exc:
             self.metrics.errors.labels("replica", exc.code.value).inc()
-            letters.append(
-                dead_letter(
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    value=record.value,
-                    headers=header_map(record.headers),
-                    error=exc,
-                    stage="replica",
-                    topics=self.settings.topics,
-                )
-            )
+            letters.append(dead_letter_for(record, exc, stage="replica", topics=self.settings.topics))
 
     def _check_ready(self) -> None:
         if self.ready.is_set():
@@ -226,19 +214,7 @@ class IndexReplica:
                 if envelope.payload.embedding.model.id == self.model.id:
                     _check_query(envelope.payload)
             except FacestreamError as exc:
-                outputs.append(
-                    dead_letter(
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        key=record.key,
-                        value=record.value,
-                        headers=headers,
-                        error=exc,
-                        stage="search",
-                        topics=topics,
-                    )
-                )
+                outputs.append(dead_letter_for(record, exc, stage="search", topics=topics))
                 continue
             reply_to = identify_handlers.reply_topic(headers.get(Header.REPLY_TO), topics)
             if envelope.payload.embedding.model.id != self.model.id:

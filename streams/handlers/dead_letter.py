@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.errors import FacestreamError
+from core.kafka import header_map
 from core.settings import TopicNames
 from schemas.envelope import Envelope, new_id
 from schemas.events import DeadLetter
@@ -40,4 +43,19 @@ def dead_letter(
         topic=topics.dead_letter,
         key=f"{topic}:{partition}:{offset}",
         envelope=Envelope.wrap(letter, correlation_id=correlation_id),
+    )
+
+
+def dead_letter_for(record: Any, error: FacestreamError, *, stage: str, topics: TopicNames) -> Output:
+    """The dead letter of a consumed record (aiokafka's ConsumerRecord or faust's Message)."""
+    return dead_letter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=header_map(record.headers),
+        error=error,
+        stage=stage,
+        topics=topics,
     )
