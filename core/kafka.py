@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -133,11 +133,6 @@ def _short(exc: ValidationError) -> str:
     first = exc.errors()[0]
     location = ".".join(str(part) for part in first.get("loc", ()))
     return f"{location}: {first.get('msg', 'invalid')}" if location else str(first.get("msg"))
-
-
-def offsets_by_partition(items: Mapping[Any, int]) -> dict[int, int]:
-    """TopicPartition-keyed offsets as plain {partition: offset}."""
-    return {tp.partition: offset for tp, offset in items.items()}
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str, *, attempts: int = 60) -> list[int]:

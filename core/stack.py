@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 
 from core.logging import get_logger
@@ -49,10 +50,7 @@ def dev_api_keys(settings: Settings) -> str:
         DEV_KEY_FILE.write_text(secrets.token_urlsafe(24) + "\n")
         DEV_KEY_FILE.chmod(0o600)
     key = DEV_KEY_FILE.read_text().strip()
-    print(
-        f"development API key (role admin): {key}  (X-API-Key header; in {DEV_KEY_FILE})",
-        flush=True,
-    )
+    click.echo(f"development API key (role admin): {key}  (X-API-Key header; in {DEV_KEY_FILE})")
     return f"{key}:admin"
 
 
