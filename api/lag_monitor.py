@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from core.lag import PartitionLag, consumer_lag
+from core.lag import consumer_lag
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
+from schemas.api import ConsumerLagPublic
 
 log = get_logger(__name__)
 
@@ -17,7 +18,7 @@ class LagMonitor:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.rows: list[PartitionLag] = []
+        self.rows: list[ConsumerLagPublic] = []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -325,7 +325,7 @@ def lag(as_json: bool) -> None:
     rows = asyncio.run(consumer_lag(settings))
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row.as_dict()))
+            click.echo(row.model_dump_json())
         return
     line = "{:32} {:40} {:>4} {:>10} {:>10} {:>8} {:>8}"
     click.echo(line.format("group", "topic", "part", "committed", "end", "lag", "lag_s"))

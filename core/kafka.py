@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ErrorCode, FacestreamError
@@ -147,3 +148,27 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str, *, attempts: int
     raise FacestreamError(
         ErrorCode.UNAVAILABLE, f"topic {topic} does not exist: run `facestream topics create`"
     )
+
+
+class LogCut:
+    """Reads every partition of a topic from its beginning up to the end offsets seen when the
+    read starts: a consistent cut of a compacted log, whatever is produced meanwhile."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        self.consumer = consumer
+        self.topic = topic
+        self.ends: dict[int, int] = {}
+
+    async def batches(self, *, max_records: int) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.consumer, self.topic)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_beginning(*partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        self.ends = {tp.partition: offset for tp, offset in ends.items()}
+        positions = {tp: await self.consumer.position(tp) for tp in partitions}
+        while any(positions[tp] < ends[tp] for tp in partitions):
+            fetched = await self.consumer.getmany(timeout_ms=1000, max_records=max_records)
+            # Records past the cut are left to whoever tails the log afterwards.
+            yield [r for tp, records in fetched.items() for r in records if r.offset < ends[tp]]
+            for tp in partitions:
+                positions[tp] = min(await self.consumer.position(tp), ends[tp])

@@ -8,26 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict, dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from core.kafka import make_admin, make_consumer
 from core.settings import Settings
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    group: str
-    topic: str
-    partition: int
-    committed: int | None
-    end: int
-    lag: int
-    lag_seconds: float
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+from schemas.api import ConsumerLagPublic
 
 
 def watched_groups(settings: Settings) -> dict[str, list[str]]:
@@ -41,7 +27,7 @@ def watched_groups(settings: Settings) -> dict[str, list[str]]:
     }
 
 
-async def consumer_lag(settings: Settings, *, now: float | None = None) -> list[PartitionLag]:
+async def consumer_lag(settings: Settings, *, now: float | None = None) -> list[ConsumerLagPublic]:
     admin = make_admin(settings)
     consumer = make_consumer(settings, group_id=None)
     await admin.start()
@@ -64,7 +50,15 @@ async def consumer_lag(settings: Settings, *, now: float | None = None) -> list[
                 lag = ends[tp] - (position or 0)
                 age = await _age_of(consumer, tp, position, now) if lag > 0 else 0.0
                 rows.append(
-                    PartitionLag(group, tp.topic, tp.partition, position, ends[tp], lag, round(age, 3))
+                    ConsumerLagPublic(
+                        group=group,
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        committed=position,
+                        end=ends[tp],
+                        lag=lag,
+                        lag_seconds=round(age, 3),
+                    )
                 )
         return rows
     finally:

@@ -138,14 +138,6 @@ async def count_faces(
     return int(await session.scalar(statement) or 0)
 
 
-async def face_ids_of_person(session: AsyncSession, *, person_id: str) -> list[str]:
-    """The person's face ids (what an erasure must tombstone), sorted."""
-    rows = await session.scalars(
-        select(Face.face_id).where(Face.person_id == person_id).order_by(Face.face_id)
-    )
-    return list(rows.all())
-
-
 async def get_face(session: AsyncSession, *, face_id: str) -> FaceRecord | None:
     face = await session.get(Face, face_id, populate_existing=True)
     return None if face is None else _face_record(face)

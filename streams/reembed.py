@@ -13,11 +13,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from aiokafka import TopicPartition
-
 from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import decode, encode, key_bytes, make_consumer, make_producer, partitions_of
+from core.kafka import LogCut, decode, encode, key_bytes, make_consumer, make_producer
 from core.logging import get_logger
 from core.settings import Settings
 from core.vectors import to_embedding
@@ -91,32 +89,23 @@ async def reembed(settings: Settings, engine: Engine, *, target_topic: str) -> R
     images = embedded = tombstones = 0
     failed: Counter[str] = Counter()
     try:
-        partitions = [TopicPartition(source, p) for p in await partitions_of(consumer, source)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        positions = {tp: await consumer.position(tp) for tp in partitions}
-        while any(positions[tp] < ends[tp] for tp in partitions):
-            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+        async for records in LogCut(consumer, source).batches(max_records=BATCH):
             batch: list[EnrollmentImage] = []
             opened: list[bytes] = []
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset >= ends[tp]:
-                        continue
-                    if record.value is None:
-                        tombstones += 1
-                        await producer.send_and_wait(target_topic, None, record.key)
-                        continue
-                    images += 1
-                    try:
-                        image = decode(record.value, EnrollmentImage).payload
-                        opened.append(
-                            cipher.open(image.image, bound_to=image.face_id) if image.sealed else image.image
-                        )
-                        batch.append(image)
-                    except FacestreamError as exc:
-                        failed[exc.code.value] += 1
+            for record in records:
+                if record.value is None:
+                    tombstones += 1
+                    await producer.send_and_wait(target_topic, None, record.key)
+                    continue
+                images += 1
+                try:
+                    image = decode(record.value, EnrollmentImage).payload
+                    opened.append(
+                        cipher.open(image.image, bound_to=image.face_id) if image.sealed else image.image
+                    )
+                    batch.append(image)
+                except FacestreamError as exc:
+                    failed[exc.code.value] += 1
             if batch:
                 for result in await asyncio.to_thread(_embed, engine, batch, opened):
                     if isinstance(result, str):
@@ -126,8 +115,6 @@ async def reembed(settings: Settings, engine: Engine, *, target_topic: str) -> R
                     await producer.send(target_topic, encode(envelope), key_bytes(result.face_id))
                     embedded += 1
                 await producer.flush()
-            for tp in partitions:
-                positions[tp] = min(await consumer.position(tp), ends[tp])
     finally:
         await producer.stop()
         await consumer.stop()

@@ -12,10 +12,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from aiokafka import TopicPartition
-
 from core.errors import FacestreamError
-from core.kafka import make_consumer, partitions_of
+from core.kafka import LogCut, make_consumer
 from core.logging import get_logger
 from core.settings import Settings
 from index import registry
@@ -59,32 +57,22 @@ async def build_from_log(settings: Settings, model: ModelInfo, *, backend: str) 
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
+    cut = LogCut(consumer, topic)
     records = skipped = 0
     try:
-        partitions = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        positions = {tp: await consumer.position(tp) for tp in partitions}
-        while any(positions[tp] < ends[tp] for tp in partitions):
-            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+        async for batch in cut.batches(max_records=BATCH):
             pending = PendingChanges()
-            for tp, batch in batches.items():
-                for record in batch:
-                    if record.offset >= ends[tp]:
-                        continue  # past the cut: the new replica replays it as its tail
-                    records += 1
-                    try:
-                        pending.fold(record, model_id=model.id)
-                    except FacestreamError as exc:
-                        skipped += 1
-                        log.warning("replay_skipped", offset=record.offset, reason=exc.code.value)
+            for record in batch:
+                records += 1
+                try:
+                    pending.fold(record, model_id=model.id)
+                except FacestreamError as exc:
+                    skipped += 1
+                    log.warning("replay_skipped", offset=record.offset, reason=exc.code.value)
             pending.apply(index)
-            for tp in partitions:
-                positions[tp] = min(await consumer.position(tp), ends[tp])
     finally:
         await consumer.stop()
-    return BuiltIndex(index, {tp.partition: ends[tp] for tp in partitions}, records, skipped)
+    return BuiltIndex(index, cut.ends, records, skipped)
 
 
 async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: Path) -> ReplayReport:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Literal
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -64,7 +65,7 @@ class IndexReplica:
         self.snapshot_offsets: dict[int, int] = {}
         self.target: dict[int, int] = {}
         self.end_offsets: dict[int, int] = {}
-        self.restored_from: str = "log"
+        self.restored_from: Literal["snapshot", "log"] = "log"
         self.ready = asyncio.Event()
         self.lock = asyncio.Lock()
         self.applied_changed = asyncio.Condition()
@@ -339,8 +340,12 @@ class IndexReplica:
             )
             await asyncio.sleep(self.settings.status_interval_s)
 
+    @property
+    def lag(self) -> int:
+        """Embedding records between what this replica applied and the log's end."""
+        return sum(max(end - self.applied.get(p, 0), 0) for p, end in self.end_offsets.items())
+
     def status(self) -> ReplicaStatus:
-        lag = sum(max(end - self.applied.get(p, 0), 0) for p, end in self.end_offsets.items())
         return ReplicaStatus(
             replica_id=self.settings.replica_id,
             group=self.settings.replica_group,
@@ -350,8 +355,8 @@ class IndexReplica:
             backend=self.settings.index_backend,
             applied_offsets=dict(self.applied),
             end_offsets=dict(self.end_offsets),
-            lag=lag,
-            restored_from="snapshot" if self.restored_from == "snapshot" else "log",
+            lag=self.lag,
+            restored_from=self.restored_from,
             snapshot_offsets=dict(self.snapshot_offsets),
             partitions=sorted(self.target),
             total_partitions=self.total_partitions,
@@ -360,7 +365,6 @@ class IndexReplica:
     def _observe(self) -> None:
         replica = self.settings.replica_id
         self.metrics.index_size.labels(replica).set(len(self.index))
-        lag = sum(max(end - self.applied.get(p, 0), 0) for p, end in self.end_offsets.items())
-        self.metrics.replica_lag.labels(replica).set(lag)
+        self.metrics.replica_lag.labels(replica).set(self.lag)
         for partition, offset in self.applied.items():
             self.metrics.applied_offset.labels(replica, str(partition)).set(offset)

@@ -4,16 +4,18 @@ every replica; the projection deletes the rows; the caller gets a receipt."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 
 from api import audit
 from api.auth import Permission, Principal
 from api.deps import GatewayDep, SessionDep, SettingsDep, permission
+from api.gateway import KafkaGateway
 from api.responses import AUTH_ERRORS
 from api.routes.enroll import PersonIdPath
 from core.errors import ErrorCode, FacestreamError
+from core.settings import Settings
 from db import queries
 from schemas.api import ErasureReceipt, ErrorBody, Tombstone
 from schemas.envelope import Envelope, new_id
@@ -38,29 +40,20 @@ async def erase_person(
     session: SessionDep,
     principal: Manager,
 ) -> ErasureReceipt:
-    if await queries.get_person(session, person_id=person_id) is None:
+    person = await queries.get_person(session, person_id=person_id)
+    if person is None:
         raise FacestreamError(ErrorCode.UNKNOWN_PERSON, f"no person {person_id!r}")
-    face_ids = await queries.face_ids_of_person(session, person_id=person_id)
-    erasure_id = new_id()
-    acks = await gateway.tombstones(settings.topics.embeddings, face_ids)
-    await gateway.tombstones(settings.topics.enrollment_images, face_ids)
+    face_ids = [face.face_id for face in person.faces]
+    receipt = await _erase(
+        gateway, settings, principal, action="erase_person", person_id=person_id, face_ids=face_ids
+    )
     erased = PersonErased(
-        erasure_id=erasure_id, person_id=person_id, face_ids=face_ids, requested_by=principal.key_id
+        erasure_id=receipt.erasure_id, person_id=person_id, face_ids=face_ids, requested_by=principal.key_id
     )
     await gateway.publish(
-        settings.topics.erasures, [(person_id, Envelope.wrap(erased, correlation_id=erasure_id))]
+        settings.topics.erasures, [(person_id, Envelope.wrap(erased, correlation_id=receipt.erasure_id))]
     )
-    await audit.record(
-        gateway,
-        settings,
-        principal,
-        action="erase_person",
-        request_id=erasure_id,
-        person_id=person_id,
-        face_ids=face_ids,
-        outcome="erased",
-    )
-    return _receipt(erasure_id, person_id, face_ids, acks)
+    return receipt
 
 
 @router.delete(
@@ -79,23 +72,34 @@ async def erase_face(
     face = await queries.get_face(session, face_id=face_id)
     if face is None:
         raise FacestreamError(ErrorCode.UNKNOWN_FACE, f"no face {face_id!r}")
+    return await _erase(
+        gateway, settings, principal, action="erase_face", person_id=face.person_id, face_ids=[face_id]
+    )
+
+
+async def _erase(
+    gateway: KafkaGateway,
+    settings: Settings,
+    principal: Principal,
+    *,
+    action: Literal["erase_person", "erase_face"],
+    person_id: str,
+    face_ids: list[str],
+) -> ErasureReceipt:
+    """Tombstones for the faces (and any retained images), an audit record, the receipt."""
     erasure_id = new_id()
-    acks = await gateway.tombstones(settings.topics.embeddings, [face_id])
-    await gateway.tombstones(settings.topics.enrollment_images, [face_id])
+    acks = await gateway.tombstones(settings.topics.embeddings, face_ids)
+    await gateway.tombstones(settings.topics.enrollment_images, face_ids)
     await audit.record(
         gateway,
         settings,
         principal,
-        action="erase_face",
+        action=action,
         request_id=erasure_id,
-        person_id=face.person_id,
-        face_ids=[face_id],
+        person_id=person_id,
+        face_ids=face_ids,
         outcome="erased",
     )
-    return _receipt(erasure_id, face.person_id, [face_id], acks)
-
-
-def _receipt(erasure_id: str, person_id: str | None, face_ids: list[str], acks: list) -> ErasureReceipt:  # type: ignore[type-arg]
     return ErasureReceipt(
         erasure_id=erasure_id,
         person_id=person_id,

@@ -14,7 +14,7 @@ from api.deps import GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permissio
 from api.responses import AUTH_ERRORS
 from db import queries
 from db.session import ping
-from schemas.api import ConsumerLagPublic, HealthResponse, ReplicaPublic, StatsResponse
+from schemas.api import HealthResponse, ReplicaPublic, StatsResponse
 
 router = APIRouter(tags=["operations"])
 
@@ -103,7 +103,7 @@ async def stats(
         in_flight=gateway.in_flight,
         threshold=settings.threshold,
         model=ready[0].status.model if ready else "",
-        consumer_lag=[ConsumerLagPublic(**row.as_dict()) for row in request.app.state.lag.rows],
+        consumer_lag=request.app.state.lag.rows,
     )
 
 
