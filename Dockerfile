@@ -34,6 +34,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first (cached while only the code changes).
 COPY pyproject.toml README.md LICENSE ./
+COPY cli ./cli
 COPY core ./core
 COPY schemas ./schemas
 COPY engine ./engine
@@ -97,6 +98,7 @@ RUN python3.11 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
+COPY cli ./cli
 COPY core ./core
 COPY schemas ./schemas
 COPY engine ./engine

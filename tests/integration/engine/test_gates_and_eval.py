@@ -120,7 +120,7 @@ def test_liveness_gate_in_the_pipeline(engine: FaceEngine, engine_settings, samp
 
 
 def test_eval_cli_on_the_sample_set(faces_dir: Path, engine_settings, tmp_path: Path, monkeypatch) -> None:
-    from core.cli import main
+    from cli.main import main
 
     monkeypatch.setenv("FACESTREAM_MODELS_DIR", str(engine_settings.models_dir))
     monkeypatch.chdir(tmp_path)  # no stray .env from the working directory
@@ -144,7 +144,7 @@ def test_eval_cli_on_the_sample_set(faces_dir: Path, engine_settings, tmp_path: 
 
 
 def test_eval_cli_reports_a_missing_pack_cleanly(faces_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    from core.cli import main
+    from cli.main import main
 
     monkeypatch.setenv("FACESTREAM_MODELS_DIR", str(tmp_path / "nothing"))
     result = CliRunner().invoke(main, ["eval", str(faces_dir / "people"), "--json"])

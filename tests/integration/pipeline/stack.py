@@ -35,7 +35,7 @@ class Stack:
 
     def cli(self, *args: str, timeout: float = 120) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "core.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=self.env,
             cwd=REPO,
             capture_output=True,
@@ -49,7 +49,7 @@ class Stack:
     def start(self, name: str, *args: str, **env: str) -> None:
         log = (self.logs / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env={**self.env, **env},
             cwd=REPO,
             stdout=log,

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def cli_commands() -> set[tuple[str, ...]]:
     """Every runnable `facestream ...` command path, e.g. ("worker",), ("db", "migrate")."""
-    from core.cli import main
+    from cli.main import main
 
     paths: set[tuple[str, ...]] = set()
 
@@ -30,7 +30,7 @@ def cli_commands() -> set[tuple[str, ...]]:
 
 def is_cli_invocation(args: list[str]) -> bool:
     """`args` (after `facestream`) starts with a real command path and valid arguments."""
-    from core.cli import main
+    from cli.main import main
 
     try:
         with main.make_context("facestream", list(args), resilient_parsing=False) as ctx:

@@ -131,7 +131,7 @@ def test_runtime_images_are_non_root_with_the_api_healthcheck(stages: dict[str, 
         entry = [args for keyword, args in instructions if keyword == "ENTRYPOINT"][-1]
         assert (
             entry == '["facestream"]'
-            and 'facestream = "core.cli:main"' in (REPO / "pyproject.toml").read_text()
+            and 'facestream = "cli.main:main"' in (REPO / "pyproject.toml").read_text()
         )
         cmd = [args for keyword, args in instructions if keyword == "CMD"][-1]
         assert is_cli_invocation(eval(cmd))  # a JSON list of strings

@@ -56,7 +56,7 @@ def dev_api_keys(settings: Settings) -> str:
 
 def children(settings: Settings, *, replicas: int) -> list[Child]:
     base = {**os.environ, "FACESTREAM_API_KEYS": dev_api_keys(settings)}
-    cli = [sys.executable, "-m", "core.cli"]
+    cli = [sys.executable, "-m", "cli.main"]
     procs = [
         Child("api", [*cli, "api"], base),
         Child("enroll-worker", [*cli, "worker", "enroll"], base),

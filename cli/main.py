@@ -348,7 +348,7 @@ def stack() -> None:
 @click.option("--replicas", default=1, show_default=True)
 def stack_run(replicas: int) -> None:
     """Start every process in the foreground; Ctrl-C stops them all."""
-    from core.stack import run_foreground
+    from cli.stack import run_foreground
 
     settings = _settings()
     sys.exit(run_foreground(settings, replicas=replicas))
@@ -358,7 +358,7 @@ def stack_run(replicas: int) -> None:
 @click.option("--timeout", default=300.0, show_default=True)
 def stack_wait(timeout: float) -> None:
     """Wait until /health reports ready."""
-    from core.stack import wait_ready
+    from cli.stack import wait_ready
 
     settings = _settings()
     health = wait_ready(settings, timeout_s=timeout)
