@@ -14,6 +14,12 @@
 #   FACESTREAM_KAFKA_HEAP_OPTS        JVM heap                    (-Xms256m -Xmx1g)
 #   FACESTREAM_KAFKA_START_TIMEOUT    seconds to wait for startup (90)
 #   FACESTREAM_KAFKA_STOP_TIMEOUT     seconds before SIGKILL      (30)
+# Cluster mode (set by scripts/services/kafka-cluster.sh, one call per node):
+#   FACESTREAM_KAFKA_NODE_ID          node.id                     (1)
+#   FACESTREAM_KAFKA_VOTERS           static controller quorum, id@host:port,... (unset: single node)
+#   FACESTREAM_KAFKA_DIR              this node's state dir       ($VAR/kafka)
+#   FACESTREAM_KAFKA_CLUSTER_ID       cluster id shared by the nodes (generated once when unset)
+#   FACESTREAM_KAFKA_TEMPLATE         server.properties template  (scripts/kafka/server.properties.template)
 #
 # The jars come from Maven Central via scripts/kafka/pom.xml (kafka_2.13 plus a log4j2
 # binding) and are kept between runs; ~/.m2 caches them as well. Changing the POM
@@ -31,9 +37,11 @@ START_TIMEOUT="${FACESTREAM_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${FACESTREAM_KAFKA_STOP_TIMEOUT:-30}"
 
 POM="$REPO_ROOT/scripts/kafka/pom.xml"
-TEMPLATE="$REPO_ROOT/scripts/kafka/server.properties.template"
+TEMPLATE="${FACESTREAM_KAFKA_TEMPLATE:-$REPO_ROOT/scripts/kafka/server.properties.template}"
 LOG4J_CONF="$REPO_ROOT/scripts/kafka/log4j2.properties"
-KAFKA_DIR="$VAR_DIR/kafka"
+NODE_ID="${FACESTREAM_KAFKA_NODE_ID:-1}"
+VOTERS="${FACESTREAM_KAFKA_VOTERS:-}"
+KAFKA_DIR="${FACESTREAM_KAFKA_DIR:-$VAR_DIR/kafka}"
 DATA_DIR="$KAFKA_DIR/data"
 CONFIG="$KAFKA_DIR/server.properties"
 PIDFILE="$KAFKA_DIR/kafka.pid"
@@ -80,6 +88,8 @@ render_config() {
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
       -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
       -e "s|@DATA_DIR@|$DATA_DIR|g" \
+      -e "s|@NODE_ID@|$NODE_ID|g" \
+      -e "s|@VOTERS@|$VOTERS|g" \
       "$TEMPLATE" >"$CONFIG.tmp"
   mv "$CONFIG.tmp" "$CONFIG"
 }
@@ -89,7 +99,9 @@ format_storage() {
     return 0
   fi
   local cluster_id
-  if [[ -s "$CLUSTER_ID_FILE" ]]; then
+  if [[ -n "${FACESTREAM_KAFKA_CLUSTER_ID:-}" ]]; then
+    cluster_id="$FACESTREAM_KAFKA_CLUSTER_ID"
+  elif [[ -s "$CLUSTER_ID_FILE" ]]; then
     cluster_id="$(<"$CLUSTER_ID_FILE")"
   else
     cluster_id="$(java -cp "$(java_cp)" -Dlog4j2.configurationFile="$LOG4J_CONF" \
@@ -97,9 +109,12 @@ format_storage() {
     [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "StorageTool random-uuid returned '$cluster_id'"
     printf '%s\n' "$cluster_id" >"$CLUSTER_ID_FILE"
   fi
-  log "formatting storage in $DATA_DIR (cluster id $cluster_id)"
+  log "formatting storage in $DATA_DIR (cluster id $cluster_id, node $NODE_ID)"
+  # One node: a standalone quorum. Cluster mode: the static voters of the config.
+  local quorum=(--standalone)
+  [[ -n "$VOTERS" ]] && quorum=()
   java -cp "$(java_cp)" -Dlog4j2.configurationFile="$LOG4J_CONF" \
-    kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" >&2 \
+    kafka.tools.StorageTool format "${quorum[@]}" -t "$cluster_id" -c "$CONFIG" >&2 \
     || die "StorageTool format failed"
 }
 
