@@ -141,17 +141,18 @@ class Candidate(_Payload):
     face_id: str
 
 
-class FaceIdentified(_Payload):
-    """The answer to an IdentifyFace: the best person, or unknown below the threshold."""
+class FaceSearched(_Payload):
+    """One shard's ranked candidates for one probe face. Replicas rank; they never decide
+    known/unknown: the merge of every shard's answer does that once, against the threshold
+    the request carried (`core.identification.merge`)."""
 
     request_id: str
-    person_id: str | None
-    similarity: float | None
-    unknown: bool
-    threshold: float
     candidates: list[Candidate]
+    threshold: float
+    top_k: int
     model: str
     bbox: BBox | None = None
+    quality: float | None = None
     replica_id: str
     gallery_size: int
     timings: StageTimings = StageTimings()
@@ -202,14 +203,64 @@ class DeadLetter(_Payload):
     headers: dict[str, str] = {}
 
 
+class ErasePerson(_Payload):
+    """Erase every face of a person enrolled before this command.
+
+    Published on the enroll-requests topic under the person id, so that it passes the enroll
+    worker in order with that person's enrollments; the worker forwards it to the eraser with
+    the log positions (`barrier`) that every earlier enrollment of the person lies below."""
+
+    erasure_id: str
+    person_id: PersonId
+    requested_by: str
+    # Filled by the enroll worker: embeddings / enrollment-outcomes partition -> end offset.
+    barrier: dict[int, int] = {}
+    outcomes_barrier: dict[int, int] = {}
+
+
+class EraseFace(_Payload):
+    """Erase one face; published on the erasure-requests topic under the face id."""
+
+    erasure_id: str
+    face_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    requested_by: str
+
+
+class ErasureRequested(_Payload):
+    """The facade accepted an erasure: the first entry of its receipt on the erasures ledger."""
+
+    erasure_id: str
+    kind: Literal["person", "face"]
+    person_id: PersonId | None = None
+    face_id: str | None = None
+    requested_by: str
+
+
 class PersonErased(_Payload):
-    """A person was erased: their faces' tombstones are on the embeddings topic; the projection
-    deletes the person, faces and enrollments. Carries no biometric data."""
+    """A person was erased: tombstones for every face the log held for them below `barrier`
+    are on the embeddings and retained-images topics, at `tombstones` (partition -> last
+    offset). The projection deletes the rows and ignores that person's records below the
+    barriers. `found` is false when the log held no face of the person. No biometric data."""
 
     erasure_id: str
     person_id: PersonId
     face_ids: list[str]
     requested_by: str
+    found: bool = True
+    tombstones: dict[int, int] = {}
+    barrier: dict[int, int] = {}
+    outcomes_barrier: dict[int, int] = {}
+
+
+class FaceErased(_Payload):
+    """One face was erased (or, with `found` false, the log did not hold it)."""
+
+    erasure_id: str
+    face_id: str
+    person_id: str | None
+    requested_by: str
+    found: bool = True
+    tombstones: dict[int, int] = {}
 
 
 class AuditRecord(_Payload):

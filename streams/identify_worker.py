@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from core.errors import ErrorCode, FacestreamError
+from core.identification import resolve_policy
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -70,6 +71,8 @@ class IdentifyProcessor:
                 faces=len(item.vectors),
                 **item.timings.model_dump(),
             )
+            # A camera's command may carry no policy: this is the stage that accepted it.
+            policy = resolve_policy(self.settings, top_k=command.top_k, threshold=command.threshold)
             return [
                 handlers.query_output(
                     handlers.query_for(
@@ -77,8 +80,7 @@ class IdentifyProcessor:
                         face,
                         vector,
                         model=self.engine.model,
-                        default_top_k=self.settings.top_k,
-                        default_threshold=self.settings.threshold,
+                        policy=policy,
                         timings=item.timings,
                         face_index=index,
                         face_count=len(item.vectors),

@@ -299,9 +299,8 @@ class IndexReplica:
             log.info(
                 "identified",
                 correlation_id=envelope.correlation_id,
-                person_id=result.person_id,
-                similarity=result.similarity,
-                unknown=result.unknown,
+                candidates=len(result.candidates),
+                best=result.candidates[0].similarity if result.candidates else None,
                 search_ms=round(search_ms, 3),
             )
             outputs.append(

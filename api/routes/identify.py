@@ -12,14 +12,14 @@ from api import audit
 from api.auth import Permission, Principal, require
 from api.deps import GatewayDep, ReplicasDep, SettingsDep, permission
 from api.gateway import parse_reply
-from api.merge import Merged, merge_answers
 from api.responses import AUTH_ERRORS
 from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
+from core.identification import Identification, merge, resolve_policy
 from core.kafka import peek_head
 from schemas.api import CandidatePublic, ErrorBody, FaceResult, IdentifyResponse
 from schemas.envelope import Envelope, new_id
-from schemas.events import FaceIdentified, IdentifyFace, IdentifyFailed
+from schemas.events import FaceSearched, IdentifyFace, IdentifyFailed
 
 router = APIRouter(tags=["identification"])
 
@@ -66,8 +66,15 @@ async def identify(
     if not shards:
         raise FacestreamError(ErrorCode.UNAVAILABLE, "no index replica is ready to answer")
     request_id = new_id()
+    # Resolved here, once: the worker and the replicas carry it, the merge below applies it.
+    policy = resolve_policy(settings, top_k=top_k, threshold=threshold)
     command = IdentifyFace(
-        request_id=request_id, image=data, top_k=top_k, threshold=threshold, source="api", min_offsets=wanted
+        request_id=request_id,
+        image=data,
+        top_k=policy.top_k,
+        threshold=policy.threshold,
+        source="api",
+        min_offsets=wanted,
     )
     replies = await gateway.request(
         settings.topics.identify_requests,
@@ -78,7 +85,7 @@ async def identify(
         expected_from=lambda reply: len(shards) * _face_count(reply),
         partial_ok=True,
     )
-    results = [parse_reply(r, FaceIdentified, IdentifyFailed).payload for r in replies]
+    results = [parse_reply(r, FaceSearched, IdentifyFailed).payload for r in replies]
     failure = next((r for r in results if isinstance(r, IdentifyFailed)), None)
     if failure is not None:
         await audit.record(
@@ -88,13 +95,13 @@ async def identify(
             action="identify",
             request_id=request_id,
             outcome=failure.error.code,
-            threshold=threshold,
+            threshold=policy.threshold,
         )
         raise FacestreamError(_code(failure.error.code), failure.error.message)
-    answers = [r for r in results if isinstance(r, FaceIdentified)]
+    answers = [r for r in results if isinstance(r, FaceSearched)]
     face_count = max(a.face_count for a in answers)
     by_face = [[a for a in answers if a.face_index == i] for i in range(face_count)]
-    faces = [(group, merge_answers(group, top_k=top_k or settings.top_k)) for group in by_face if group]
+    faces = [(group, merge(group)) for group in by_face if group]
     partial = len(answers) < len(shards) * face_count or not replicas.covers_every_partition()
     main, merged = faces[0]
     await audit.record(
@@ -135,7 +142,7 @@ async def identify(
     )
 
 
-def _public(merged: Merged) -> list[CandidatePublic]:
+def _public(merged: Identification) -> list[CandidatePublic]:
     return [CandidatePublic(person_id=c.person_id, similarity=c.similarity) for c in merged.candidates]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import FacestreamError
+from core.identification import IdentifyPolicy
 from core.settings import TopicNames
 from core.vectors import to_embedding
 from engine.types import PreparedFace
@@ -26,8 +27,7 @@ def query_for(
     vector: np.ndarray,
     *,
     model: ModelInfo,
-    default_top_k: int,
-    default_threshold: float,
+    policy: IdentifyPolicy,
     timings: StageTimings,
     face_index: int = 0,
     face_count: int = 1,
@@ -35,8 +35,8 @@ def query_for(
     return IdentifyQuery(
         request_id=command.request_id,
         embedding=to_embedding(vector, model),
-        top_k=command.top_k or default_top_k,
-        threshold=default_threshold if command.threshold is None else command.threshold,
+        top_k=policy.top_k,
+        threshold=policy.threshold,
         bbox=face.bbox,
         det_score=face.det_score,
         quality=face.quality,

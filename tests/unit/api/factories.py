@@ -23,7 +23,7 @@ from schemas.events import (
     Candidate,
     EnrollFace,
     ErrorInfo,
-    FaceIdentified,
+    FaceSearched,
     IdentifyFace,
     IdentifyFailed,
     ImageEnrolled,
@@ -130,7 +130,7 @@ class FakeGateway:
             **common,
         )
 
-    def _identified(self, command: IdentifyFace) -> FaceIdentified | IdentifyFailed:
+    def _identified(self, command: IdentifyFace) -> FaceSearched | IdentifyFailed:
         try:
             prepared = self.engine.prepare(command.image)
         except FacestreamError as exc:
@@ -138,22 +138,18 @@ class FakeGateway:
                 request_id=command.request_id, error=ErrorInfo(code=exc.code.value, message=exc.message)
             )
         identity = command.image.decode().split(":")[1]
-        threshold = 0.5 if command.threshold is None else command.threshold
+        # The facade resolves the policy; a replica only ranks, with what the query carries.
+        assert command.top_k is not None and command.threshold is not None
         candidates = [
             Candidate(person_id=p, similarity=0.9 if p == identity else 0.1, face_id=f"f-{p}")
             for p in self.gallery
         ]
         candidates.sort(key=lambda c: -c.similarity)
-        candidates = candidates[: command.top_k or 5]
-        best = candidates[0] if candidates else None
-        known = best is not None and best.similarity >= threshold
-        return FaceIdentified(
+        return FaceSearched(
             request_id=command.request_id,
-            person_id=best.person_id if known and best else None,
-            similarity=best.similarity if best else None,
-            unknown=not known,
-            threshold=threshold,
-            candidates=candidates,
+            candidates=candidates[: command.top_k],
+            threshold=command.threshold,
+            top_k=command.top_k,
             model=self.engine.model.id,
             bbox=prepared.faces[0].bbox,
             replica_id="replica-1",

@@ -48,11 +48,8 @@ def test_known_person(app: FastAPI) -> None:
     ((key, envelope),) = commands
     assert key == correlation_id == envelope.correlation_id == body["request_id"]
     assert isinstance(envelope.payload, IdentifyFace)
-    assert (envelope.payload.top_k, envelope.payload.threshold, envelope.payload.source) == (
-        None,
-        None,
-        "api",
-    )
+    # The facade resolved the policy from its own settings and carries it in the command.
+    assert (envelope.payload.top_k, envelope.payload.threshold, envelope.payload.source) == (5, 0.5, "api")
 
 
 def test_unknown_person(app: FastAPI) -> None:
@@ -142,3 +139,14 @@ def test_min_offsets_are_validated_and_forwarded(app: FastAPI) -> None:
     assert response.status_code == 200, response.text
     _, commands, _ = app.state.gateway.requests[-1]
     assert commands[0][1].payload.min_offsets == {0: 41, 2: 17}
+
+
+def test_the_threshold_set_on_the_facade_alone_decides(tmp_path: Path) -> None:
+    """FACESTREAM_THRESHOLD read by the facade changes answers: nothing downstream re-decides."""
+    lenient = make_app(tmp_path / "lenient", threshold=0.85)
+    strict = make_app(tmp_path / "strict", threshold=0.95)
+    assert client(lenient, key=IDENTIFIER).post("/identify", files=probe()).json()["person_id"] == "alice"
+    body = client(strict, key=IDENTIFIER).post("/identify", files=probe()).json()
+    assert body["unknown"] is True and body["person_id"] is None and body["threshold"] == 0.95
+    ((_, ((_, envelope),), _),) = strict.state.gateway.requests
+    assert envelope.payload.threshold == 0.95

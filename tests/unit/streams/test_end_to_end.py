@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.identification import merge
 from core.kafka import decode
 from core.settings import Settings
 from core.vectors import from_embedding
 from engine.fake import DeterministicFakeEngine
 from index import registry
 from index.base import search_persons
-from schemas.events import DeadLetter, FaceEmbedded, FaceIdentified, IdentifyQuery
+from schemas.events import DeadLetter, FaceEmbedded, FaceSearched, IdentifyQuery
 from streams.enroll_worker import EnrollProcessor
 from streams.handlers.search import answer
 from streams.identify_worker import IdentifyProcessor
@@ -78,10 +79,12 @@ async def test_each_identity_is_found_again(config: Settings) -> None:
     assert len(queries) == len(probes)
     vectors = np.stack([from_embedding(q.embedding) for q in queries])
     found = search_persons(index, vectors, k=3, model_id=queries[0].embedding.model.id)
-    results = [
+    answers = [
         answer(q, m, replica_id="r", gallery_size=len(index), search_ms=0.0)
         for q, m in zip(queries, found, strict=True)
     ]
+    assert all(len(a.candidates) == 3 for a in answers)
+    results = [merge([a]) for a in answers]
     for person, result in zip(PEOPLE, results[:-1], strict=True):
         assert result.person_id == person
         assert not result.unknown
@@ -90,7 +93,7 @@ async def test_each_identity_is_found_again(config: Settings) -> None:
         assert [c.person_id for c in result.candidates].count(person) == 1
     stranger = results[-1]
     assert stranger.unknown and stranger.person_id is None
-    assert stranger.gallery_size == 10
+    assert stranger.gallery_size == 10 == answers[-1].gallery_size
 
 
 def as_records(sender: FakeSender, topic: str) -> list[FakeMessage]:
@@ -117,8 +120,10 @@ async def test_replica_answers_queries_from_the_log(config: Settings) -> None:
     outputs = await replica._answer_all(as_records(asked, config.topics.identify_queries))  # type: ignore[arg-type]
     assert [o.topic for o in outputs] == [REPLY_TOPIC, REPLY_TOPIC]
     carol, nobody = (o.envelope.payload for o in outputs)
-    assert isinstance(carol, FaceIdentified) and carol.person_id == "carol"
-    assert isinstance(nobody, FaceIdentified) and nobody.unknown
+    assert isinstance(carol, FaceSearched) and isinstance(nobody, FaceSearched)
+    # The replica ranks; the merge decides, with the threshold the query carried.
+    assert carol.candidates[0].person_id == "carol" and merge([carol]).person_id == "carol"
+    assert merge([nobody]).unknown
 
 
 async def test_replica_dead_letters_a_malformed_query(config: Settings) -> None:
@@ -158,7 +163,7 @@ async def test_replica_dead_letters_a_malformed_query(config: Settings) -> None:
     ]
     outputs = await replica._answer_all([*poison, good])  # type: ignore[arg-type]
     kinds = [type(o.envelope.payload) for o in outputs]
-    assert kinds.count(FaceIdentified) == 1
+    assert kinds.count(FaceSearched) == 1
     assert kinds.count(DeadLetter) == 5
     assert outputs[-1].envelope.payload.request_id == envelope.payload.request_id
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from core.errors import ErrorCode, FacestreamError
+from core.identification import Identification, merge
 from core.vectors import to_embedding
 from index.base import PersonMatch
-from schemas.events import BBox, IdentifyQuery, ModelInfo, StageTimings
+from schemas.events import BBox, FaceSearched, IdentifyQuery, ModelInfo, StageTimings
 from streams.handlers.dead_letter import MAX_KEPT_BYTES, dead_letter
 from streams.handlers.enroll import face_id_for, outcome_outputs
 from streams.handlers.identify import reply_topic
@@ -37,26 +38,36 @@ def matches(*pairs: tuple[str, float]) -> list[PersonMatch]:
     return [PersonMatch(person_id=p, similarity=s, face_id=f"face-{p}") for p, s in pairs]
 
 
-def search(q: IdentifyQuery, found: list[PersonMatch]):  # type: ignore[no-untyped-def]
+def search(q: IdentifyQuery, found: list[PersonMatch]) -> FaceSearched:
     return answer(q, found, replica_id="rep-1", gallery_size=42, search_ms=3.5)
 
 
-def test_above_threshold_is_the_person() -> None:
-    result = search(query(threshold=0.5), matches(("alice", 0.8), ("bob", 0.3)))
-    assert (result.person_id, result.similarity, result.unknown) == ("alice", 0.8, False)
+def decide(q: IdentifyQuery, found: list[PersonMatch]) -> Identification:
+    return merge([search(q, found)])
+
+
+def test_a_replica_ranks_and_carries_the_policy_without_deciding() -> None:
+    result = search(query(threshold=0.5, top_k=5), matches(("alice", 0.8), ("bob", 0.3)))
     assert [c.person_id for c in result.candidates] == ["alice", "bob"]
     assert result.candidates[0].face_id == "face-alice"
+    assert (result.threshold, result.top_k) == (0.5, 5)
+    assert not hasattr(result, "unknown") and not hasattr(result, "person_id")
     assert (result.replica_id, result.gallery_size, result.model) == ("rep-1", 42, "fake/fake@1")
     assert result.timings.search_ms == 3.5
     assert result.timings.decode_ms == 1.0
 
 
+def test_above_threshold_is_the_person() -> None:
+    result = decide(query(threshold=0.5), matches(("alice", 0.8), ("bob", 0.3)))
+    assert (result.person_id, result.similarity, result.unknown) == ("alice", 0.8, False)
+
+
 def test_exactly_at_threshold_is_known() -> None:
-    assert not search(query(threshold=0.5), matches(("alice", 0.5))).unknown
+    assert not decide(query(threshold=0.5), matches(("alice", 0.5))).unknown
 
 
 def test_below_threshold_is_unknown_with_candidates() -> None:
-    result = search(query(threshold=0.5), matches(("alice", 0.49), ("bob", 0.1)))
+    result = decide(query(threshold=0.5), matches(("alice", 0.49), ("bob", 0.1)))
     assert result.unknown
     assert result.person_id is None
     assert result.similarity == 0.49
@@ -64,7 +75,7 @@ def test_below_threshold_is_unknown_with_candidates() -> None:
 
 
 def test_empty_gallery_is_unknown_without_candidates() -> None:
-    result = search(query(), [])
+    result = decide(query(), [])
     assert result.unknown
     assert (result.person_id, result.similarity, result.candidates) == (None, None, [])
 
@@ -78,8 +89,7 @@ def test_candidates_stay_sorted_and_cut_to_top_k() -> None:
 
 
 def test_negative_threshold_accepts_negative_similarity() -> None:
-    result = search(query(threshold=-0.5), matches(("a", -0.2)))
-    assert result.person_id == "a"
+    assert decide(query(threshold=-0.5), matches(("a", -0.2))).person_id == "a"
 
 
 @pytest.mark.parametrize(
