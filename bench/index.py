@@ -8,6 +8,13 @@ queries are new samples of enrolled people) it measures per backend and gallery 
     ``read_snapshot``: fsync and sha256 included);
 and each as a ratio to numpy doing the same (``G @ q``, ``np.save``/``np.load``). JSON out.
 
+Because the machine is shared, ``faiss-flat`` is also timed *interleaved* with numpy (query by
+query and batch by batch, alternating which goes first): ``flat_vs_numpy`` in each size's entry
+is that head-to-head (target: every ratio <= 1 for times, >= 1 for throughput). The BLAS
+libraries loaded and the kernels they run are reported (``threadpoolctl``); on hosts that set
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``, unset both for that one command to see numpy's own
+kernel.
+
     .venv/bin/python -m bench.index                       # 10k and 100k
     .venv/bin/python -m bench.index --sizes 10000 --backends faiss-flat qdrant milvus
     .venv/bin/python -m bench.index --include-1m          # adds 1M, flat + IVF-PQ only
@@ -77,6 +84,65 @@ def latencies(search: Any, queries: np.ndarray, single: int, batch: int) -> dict
     }
 
 
+def numpy_search(store: np.ndarray, k: int = 10) -> Any:
+    def search(q: np.ndarray) -> np.ndarray:
+        sims = q @ store.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if sims.shape[1] > k else np.argsort(-sims, axis=1)
+        return np.take_along_axis(top, np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1), axis=1)
+
+    return search
+
+
+def head_to_head(
+    vectors: np.ndarray, queries: np.ndarray, args: argparse.Namespace, backend: str = "faiss-flat"
+) -> dict[str, Any]:
+    """``backend`` and numpy timed alternately on the same queries: single and batched."""
+    index = create(backend, dim=DIM, model_id=MODEL)
+    faces = [f"f{i}" for i in range(len(vectors))]
+    for first in range(0, len(vectors), 100_000):
+        end = first + 100_000
+        index.add(faces[first:end], faces[first:end], vectors[first:end])
+    contenders = {"numpy": numpy_search(vectors), backend: lambda q: index.search(q, 10)}
+    single: dict[str, list[float]] = {name: [] for name in contenders}
+    batched: dict[str, float] = dict.fromkeys(contenders, 0.0)
+    for turn, row in enumerate(queries[: args.single]):
+        order = list(contenders) if turn % 2 == 0 else list(reversed(contenders))
+        for name in order:
+            start = time.perf_counter()
+            contenders[name](row[None, :])
+            single[name].append(time.perf_counter() - start)
+    for turn, first in enumerate(range(0, len(queries), args.batch)):
+        order = list(contenders) if turn % 2 == 0 else list(reversed(contenders))
+        for name in order:
+            start = time.perf_counter()
+            contenders[name](queries[first : first + args.batch])
+            batched[name] += time.perf_counter() - start
+    result: dict[str, Any] = {
+        name: {
+            "single_p50_ms": 1000 * float(np.percentile(single[name], 50)),
+            "single_p95_ms": 1000 * float(np.percentile(single[name], 95)),
+            "batched_qps": len(queries) / batched[name],
+        }
+        for name in contenders
+    }
+    result["ratio"] = {
+        key: result[backend][key] / result["numpy"][key]
+        for key in ("single_p50_ms", "single_p95_ms", "batched_qps")
+    }
+    return result
+
+
+def blas_libraries() -> list[dict[str, Any]]:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [
+        {k: info.get(k) for k in ("internal_api", "prefix", "version", "architecture", "num_threads")}
+        for info in threadpool_info()
+    ]
+
+
 def numpy_baseline(vectors: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     store = np.empty_like(vectors)
@@ -84,11 +150,7 @@ def numpy_baseline(vectors: np.ndarray, queries: np.ndarray, args: argparse.Name
         store[first : first + 10_000] = vectors[first : first + 10_000]
     add_s = time.perf_counter() - start
 
-    def search(q: np.ndarray) -> np.ndarray:
-        sims = q @ store.T
-        top = np.argpartition(-sims, 9, axis=1)[:, :10] if sims.shape[1] > 10 else np.argsort(-sims, axis=1)
-        return np.take_along_axis(top, np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1), axis=1)
-
+    search = numpy_search(store)
     truth = np.concatenate([search(queries[i : i + 100])[:, 0] for i in range(0, len(queries), 100)])
     scratch = Path(tempfile.mkdtemp(prefix="bench-numpy-"))
     try:
@@ -168,6 +230,9 @@ def main() -> None:
     parser.add_argument("--embedded-max", type=int, default=10_000)
     parser.add_argument("--graph-max", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=0, help="FAISS OpenMP threads (0: its default)")
+    parser.add_argument(
+        "--flat-only", action="store_true", help="only the interleaved faiss-flat vs numpy comparison"
+    )
     args = parser.parse_args()
     if args.threads:
         import faiss
@@ -179,6 +244,8 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "loadavg_start": os.getloadavg(),
+            "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+            "blas": blas_libraries(),
         },
         "dim": DIM,
         "queries": args.queries,
@@ -187,9 +254,14 @@ def main() -> None:
     }
     for size in sizes:
         vectors, queries = gallery(size, args.queries)
+        flat = head_to_head(vectors, queries, args) if "faiss-flat" in names() else {}
+        print(json.dumps({"size": size, "flat_vs_numpy": flat.get("ratio")}), flush=True, file=sys.stderr)
+        if args.flat_only:
+            report["sizes"][str(size)] = {"flat_vs_numpy": flat}
+            continue
         base = numpy_baseline(vectors, queries, args)
         truth = base.pop("_truth")
-        entry: dict[str, Any] = {"numpy": base, "backends": {}}
+        entry: dict[str, Any] = {"flat_vs_numpy": flat, "numpy": base, "backends": {}}
         for name in args.backends:
             if not wanted(name, size, args):
                 continue

@@ -1,68 +1,136 @@
-"""``faiss-flat``: exact inner-product search, ``IndexIDMap2(IndexFlatIP)`` over int64 labels.
+"""``faiss-flat``: exact inner-product search over one contiguous float32 matrix.
 
-The default backend: exact, no training, and fast enough for galleries up to a few million
-faces per replica (a query scans every vector). Removal is ``remove_ids``, which compacts the
-flat storage (O(size) per call, so the base class removes in batches).
+The default backend: exact, no training, fast enough for galleries up to a few million faces
+per replica (a query scans every vector). It answers what ``faiss.IndexFlatIP`` answers, but
+computes the products with numpy's BLAS and keeps FAISS for the top-k heap (``index.blas_topk``
+says why). Rows live in a growable array with their int64 labels beside them; removal moves
+the last row into the hole (O(1) per face, no compaction).
+
+Snapshots: ``save`` writes ``vectors.npy`` and ``labels.npy``; ``load`` memory-maps the vectors
+(read-only, shared with the page cache) and copies them only when the index is first changed.
+``frozen`` hands out the rows as they are, copy-on-write: the next change that would overwrite
+a row the frozen view still shows copies the array first, so a snapshot is written from a
+consistent state while the index goes on applying the log.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from index.base import IndexCorrupt
-from index.labelled import LabelledIndex
+from index.blas_topk import top_k
+from index.labelled import FrozenVectors, LabelledIndex
 from index.registry import register
 
-INDEX_FILE = "index.faiss"
-# IndexIDMap2 keeps the labels in an int64 vector and a reverse hash map.
-_ID_BYTES_PER_VECTOR = 8 + 40
+VECTORS_FILE = "vectors.npy"
+LABELS_FILE = "labels.npy"
+_MIN_CAPACITY = 1024
 
 
 @register("faiss-flat")
 class FaissFlatIndex(LabelledIndex):
+    _rows: np.ndarray  # (capacity, dim) float32; a read-only memory map after load
+    _labels: np.ndarray  # (capacity,) int64
+    _count: int
+    _owned: bool  # False: a frozen view or the file shares _rows; copy before overwriting
+    _row_of: dict[int, int]
+
     def __init__(self, *, dim: int, model_id: str) -> None:
         super().__init__(dim=dim, model_id=model_id)
-        self._faiss = self._empty()
+        self._reset_vectors()
 
-    def _empty(self) -> faiss.IndexIDMap2:
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+    # --- storage
+
+    def _writable(self, need: int) -> None:
+        """Make rows ``[0, need)`` writable: own the array, with room for ``need`` rows."""
+        if self._owned and need <= len(self._rows):
+            return
+        capacity = len(self._rows) if need <= len(self._rows) else max(need, 2 * len(self._rows))
+        capacity = max(capacity, _MIN_CAPACITY)
+        rows = np.empty((capacity, self.dim), dtype=np.float32)
+        rows[: self._count] = self._rows[: self._count]
+        labels = np.empty(capacity, dtype=np.int64)
+        labels[: self._count] = self._labels[: self._count]
+        self._rows, self._labels, self._owned = rows, labels, True
 
     def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        self._faiss.add_with_ids(vectors, labels)
+        need = self._count + len(labels)
+        # Appending writes past every row a frozen view shows: no copy needed for it.
+        if need > len(self._rows) or not self._owned_tail():
+            self._writable(need)
+        self._rows[self._count : need] = vectors
+        self._labels[self._count : need] = labels
+        for offset, label in enumerate(labels.tolist()):
+            self._row_of[label] = self._count + offset
+        self._count = need
+
+    def _owned_tail(self) -> bool:
+        """Whether rows past ``_count`` may be written (not a memory map, not read-only)."""
+        return bool(self._rows.flags.writeable) and not isinstance(self._rows, np.memmap)
 
     def _remove_vectors(self, labels: np.ndarray) -> None:
-        self._faiss.remove_ids(labels)  # type: ignore[arg-type]  # faiss wraps arrays in a selector
+        self._writable(self._count)
+        for label in labels.tolist():
+            row = self._row_of.pop(label)
+            last = self._count - 1
+            if row != last:
+                moved = int(self._labels[last])
+                self._rows[row] = self._rows[last]
+                self._labels[row] = moved
+                self._row_of[moved] = row
+            self._count = last
 
     def _search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, labels = self._faiss.search(queries, k)
-        return scores, labels
+        scores, rows = top_k(queries, self._rows[: self._count], k)
+        return scores, np.where(rows >= 0, self._labels[np.maximum(rows, 0)], -1)
 
     def _reset_vectors(self) -> None:
-        self._faiss = self._empty()
+        self._rows = np.empty((0, self.dim), dtype=np.float32)
+        self._labels = np.empty(0, dtype=np.int64)
+        self._count = 0
+        self._owned = True
+        self._row_of = {}
 
     def _vector_count(self) -> int:
-        return int(self._faiss.ntotal)
+        return self._count
 
     def _stored_labels(self) -> np.ndarray:
-        return faiss.vector_to_array(self._faiss.id_map)
+        return self._labels[: self._count]
 
     def _vector_bytes(self) -> int:
-        return int(self._faiss.ntotal) * (self.dim * 4 + _ID_BYTES_PER_VECTOR)
+        # rows and labels, plus the label -> row dict
+        return self._count * (self.dim * 4 + 8 + 100)
+
+    # --- snapshots
+
+    def _freeze_vectors(self) -> FrozenVectors:
+        rows, labels = self._rows[: self._count], self._labels[: self._count]
+        self._owned = False  # the next change that overwrites a row copies the array first
+        return _FrozenRows(rows, labels)
 
     def _save_vectors(self, directory: Path) -> None:
-        # Straight to the file: serialize_index builds the bytes in a growing vector, ~5x slower.
-        faiss.write_index(self._faiss, str(directory / INDEX_FILE))
+        _FrozenRows(self._rows[: self._count], self._labels[: self._count]).save(directory)
 
     def _load_vectors(self, directory: Path) -> None:
-        loaded = faiss.read_index(str(directory / INDEX_FILE))
-        if not isinstance(loaded, faiss.IndexIDMap2):
-            raise IndexCorrupt(f"{directory / INDEX_FILE} is a {type(loaded).__name__}")
-        if loaded.d != self.dim or loaded.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise IndexCorrupt(
-                f"{directory / INDEX_FILE} has dimension {loaded.d} and metric"
-                f" {loaded.metric_type}, expected {self.dim} and inner product"
-            )
-        self._faiss = loaded
+        vectors = np.load(directory / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+        labels = np.load(directory / LABELS_FILE, allow_pickle=False)
+        if vectors.dtype != np.float32 or vectors.shape != (len(labels), self.dim):
+            raise ValueError(f"stored vectors have shape {vectors.shape} for {len(labels)} labels")
+        if labels.dtype != np.int64:
+            raise ValueError(f"stored labels have dtype {labels.dtype}")
+        self._rows, self._labels, self._count, self._owned = vectors, labels, len(labels), False
+        self._row_of = dict(zip(labels.tolist(), range(len(labels)), strict=True))
+        if len(self._row_of) != len(labels):
+            raise ValueError("stored labels repeat")
+
+
+class _FrozenRows:
+    """Rows and labels as they were when frozen; the index copies before overwriting them."""
+
+    def __init__(self, rows: np.ndarray, labels: np.ndarray) -> None:
+        self._rows, self._labels = rows, labels
+
+    def save(self, directory: Path) -> None:
+        np.save(directory / VECTORS_FILE, self._rows, allow_pickle=False)
+        np.save(directory / LABELS_FILE, self._labels, allow_pickle=False)

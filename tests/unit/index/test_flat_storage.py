@@ -1,0 +1,93 @@
+"""The flat backend's own machinery: blocked BLAS top-k, copy-on-write freezing, mapped loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import blas_topk, create
+from index.faiss_flat import VECTORS_FILE, FaissFlatIndex
+from index.labelled import LabelledIndex
+from tests.unit.index.factories import MODEL, gallery, unit_vectors
+
+
+@pytest.mark.parametrize(("queries", "size", "k"), [(1, 50, 1), (3, 257, 5), (40, 1000, 17), (7, 9, 9)])
+def test_top_k_matches_a_full_sort(
+    monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator, queries: int, size: int, k: int
+) -> None:
+    monkeypatch.setattr(blas_topk, "_MAX_BLOCK", 64)  # several blocks, a partial last one
+    monkeypatch.setattr(blas_topk, "_OMP_THRESHOLD", 130)  # heap updates in groups of 2 rows
+    rows, probes = unit_vectors(rng, size), unit_vectors(rng, queries)
+    scores, found = blas_topk.top_k(probes, rows, k)
+    sims = probes @ rows.T
+    expected = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(found, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(sims, expected, axis=1), rtol=1e-5, atol=1e-6)
+
+
+def _state(index: LabelledIndex, probes: np.ndarray) -> list[list[tuple[str, str, float]]]:
+    return [
+        [(h.face_id, h.person_id, round(h.similarity, 5)) for h in hits] for hits in index.search(probes, 10)
+    ]
+
+
+def test_a_frozen_view_saves_the_state_it_was_taken_in(rng: np.random.Generator, tmp_path: Path) -> None:
+    index = create("faiss-flat", dim=32, model_id=MODEL)
+    assert isinstance(index, FaissFlatIndex)
+    faces, persons, vectors = gallery(rng, 60)
+    index.add(faces, persons, vectors)
+    probes = vectors[:5]
+    before = _state(index, probes)
+    frozen = index.frozen()
+    assert frozen is not None
+    # Every kind of change after the freeze: removal (moves rows), upsert, append, erasure.
+    index.remove(faces[:3])
+    index.add([faces[10]], ["someone-else"], unit_vectors(rng, 1))
+    index.add(["new-face"], ["new-person"], unit_vectors(rng, 1))
+    index.remove_person(persons[20])
+    frozen.save(tmp_path / "frozen")
+    assert _state(FaissFlatIndex.load(tmp_path / "frozen"), probes) == before
+    assert len(frozen) == 60 and frozen.stats().persons == 20
+    assert _state(index, probes) != before
+
+
+def test_appends_after_a_freeze_do_not_copy_the_rows(rng: np.random.Generator) -> None:
+    index = FaissFlatIndex(dim=32, model_id=MODEL)
+    faces, persons, vectors = gallery(rng, 30)
+    index.add(faces[:20], persons[:20], vectors[:20])
+    rows = index._rows
+    assert index.frozen() is not None
+    index.add(faces[20:], persons[20:], vectors[20:])
+    assert index._rows is rows  # room was left: appending wrote past the frozen rows
+    index.remove(faces[:1])
+    assert index._rows is not rows  # overwriting a frozen row copied first
+
+
+def test_a_loaded_index_maps_its_file_and_never_writes_it(rng: np.random.Generator, tmp_path: Path) -> None:
+    index = FaissFlatIndex(dim=32, model_id=MODEL)
+    faces, persons, vectors = gallery(rng, 40)
+    index.add(faces, persons, vectors)
+    index.save(tmp_path / "saved")
+    on_disk = (tmp_path / "saved" / VECTORS_FILE).read_bytes()
+    loaded = FaissFlatIndex.load(tmp_path / "saved")
+    assert isinstance(loaded._rows, np.memmap)
+    loaded.remove(faces[:5])
+    loaded.add(["x"], ["y"], unit_vectors(rng, 1))
+    assert (tmp_path / "saved" / VECTORS_FILE).read_bytes() == on_disk
+    assert len(loaded) == 36 and faces[0] not in loaded
+    hits = loaded.search(vectors[6:7], 1)[0]
+    assert hits[0].face_id == faces[6]
+
+
+def test_a_loaded_index_erases_a_person_it_never_indexed_by_person(
+    rng: np.random.Generator, tmp_path: Path
+) -> None:
+    index = FaissFlatIndex(dim=32, model_id=MODEL)
+    faces, persons, vectors = gallery(rng, 12)
+    index.add(faces, persons, vectors)
+    index.save(tmp_path / "saved")
+    loaded = FaissFlatIndex.load(tmp_path / "saved")
+    assert loaded.remove_person(persons[0]) == 3
+    assert loaded.stats().persons == 3
