@@ -83,9 +83,8 @@ format: setup ## Format and fix imports (ruff stands in for black and isort)
 test-js: ## The Node client's tests (the live part needs FACESTREAM_API_URL and FACESTREAM_API_KEY)
 	node --test clients/js
 
-docker-build: ## Build the CPU image (facestream:latest) and the GPU image (facestream:gpu)
-	docker build -t facestream:latest .
-	docker build --target gpu -t facestream:gpu .
+docker-build: ## Build the CPU image (facestream:latest), and the GPU image where its CUDA base exists
+	scripts/containers/build.sh
 
 docker-up: ## Start the compose stack (Kafka, PostgreSQL, API, workers, replicas)
 	docker compose up -d --build

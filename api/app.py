@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from api.auth import KeyRing, parse_api_keys
+from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.gateway import KafkaGateway
 from api.lag_monitor import LagMonitor
@@ -52,6 +53,8 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api/docs.py serves /docs and /redoc with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics.create()
@@ -64,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = create_sessionmaker(app.state.db_engine)
 
     install_error_handlers(app)
+    install_offline_docs(app)
     for module in (enroll, identify, persons, erasure, ops):
         app.include_router(module.router)
 
