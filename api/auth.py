@@ -23,12 +23,17 @@ class Permission(StrEnum):
     MANAGE = "manage"  # delete persons and faces
     READ = "read"  # persons, stats
     OVERRIDE_THRESHOLD = "override_threshold"
+    OVERRIDE_QUALITY = "override_quality"  # choose the quality filter of one request
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.ENROLLER: frozenset({Permission.ENROLL, Permission.MANAGE, Permission.READ}),
-    Role.IDENTIFIER: frozenset({Permission.IDENTIFY, Permission.OVERRIDE_THRESHOLD}),
+    Role.ENROLLER: frozenset(
+        {Permission.ENROLL, Permission.MANAGE, Permission.READ, Permission.OVERRIDE_QUALITY}
+    ),
+    Role.IDENTIFIER: frozenset(
+        {Permission.IDENTIFY, Permission.OVERRIDE_THRESHOLD, Permission.OVERRIDE_QUALITY}
+    ),
     Role.VIEWER: frozenset({Permission.READ}),
 }
 

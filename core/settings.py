@@ -12,11 +12,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.events import QualityFilter
+
 MiB = 1024 * 1024
 
 # `all`: identify answers one result per face; enrollment still takes only the largest face.
 MultiFacePolicy = Literal["largest", "best_score", "reject", "all"]
 Device = Literal["cpu", "cuda"]
+DetectorName = Literal["", "retinaface", "yunet", "scrfd"]
 
 
 def _stable_host_id() -> str:
@@ -117,11 +120,19 @@ class Settings(BaseSettings):
     model_pack: str = "default"
     device: Device = "cpu"
     inference_threads: int = Field(default=0, description="onnxruntime intra-op threads; 0 = all cores")
+    detector: DetectorName = Field(
+        default="", description="Detector of the pack to use (retinaface, yunet); empty = the pack's default"
+    )
     detection_max_side: int = 640
     detection_min_score: float = 0.6
     multi_face_policy: MultiFacePolicy = "largest"
-    quality_min: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Faces scoring lower are refused (low_quality); 0 = off"
+    quality_filter_enroll: QualityFilter = Field(
+        default="auto", description="Quality filter of enrollments when the request names none"
+    )
+    quality_filter_identify: QualityFilter = Field(
+        default="none",
+        description="Quality filter of identifications when the request names none; `none` answers "
+        "every face, flagging low_quality",
     )
     liveness: Literal["none", "faceplugin"] = Field(
         default="none", description="Anti-spoofing check; see docs/engine.md before enabling"

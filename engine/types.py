@@ -37,6 +37,9 @@ class Engine(Protocol):
 
     model: ModelInfo
 
-    def prepare(self, image: bytes) -> PreparedImage: ...
+    def prepare(self, image: bytes, *, quality_min: float = 0.0) -> PreparedImage:
+        """Decode, detect, align and score; faces scoring below `quality_min` are refused
+        (LOW_QUALITY, naming the weakest factor). 0 refuses none."""
+        ...
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...

@@ -91,6 +91,10 @@ class FaceResult(BaseModel):
     similarity: float | None
     unknown: bool
     candidates: list[CandidatePublic]
+    quality: float | None = Field(default=None, description="The face's quality score in [0, 1]")
+    low_quality: bool = Field(
+        default=False, description="The face scored under the quality bar (answered all the same)"
+    )
 
 
 class IdentifyResponse(BaseModel):
@@ -120,6 +124,13 @@ class IdentifyResponse(BaseModel):
     candidates: list[CandidatePublic]
     model: str
     bbox: BBox | None = None
+    quality: float | None = Field(default=None, description="The face's quality score in [0, 1]")
+    low_quality: bool = Field(
+        default=False,
+        description="The face scored under the `auto` quality bar: answered (the request asked for "
+        "no filter), but treat the match with care",
+    )
+    quality_filter: str = Field(default="none", description="The quality filter this request ran under")
     gallery_size: int
     partial: bool = Field(
         default=False,

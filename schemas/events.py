@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PERSON_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 PersonId = Annotated[str, Field(pattern=PERSON_ID_PATTERN)]
+# Caller-controlled face-quality filter (bars in core.quality_policy).
+QualityFilter = Literal["none", "low", "medium", "high", "auto"]
 
 
 class _Payload(BaseModel):
@@ -66,6 +68,9 @@ class EnrollFace(_Payload):
     image_count: int = Field(default=1, ge=1)
     filename: str = ""
     image: bytes
+    # Resolved by the facade; a command produced without one gets the enroll default (`auto`
+    # unless FACESTREAM_QUALITY_FILTER_ENROLL says otherwise).
+    quality_filter: QualityFilter | None = None
 
 
 class IdentifyFace(_Payload):
@@ -78,6 +83,9 @@ class IdentifyFace(_Payload):
     source: str = ""
     # Read-your-writes: embeddings partition -> offset the answering replica must have applied.
     min_offsets: dict[int, int] = {}
+    # Resolved by the facade; a camera's command without one gets the identify default (`none`:
+    # answer every face, flagged low_quality under the bar, unless the setting says otherwise).
+    quality_filter: QualityFilter | None = None
 
 
 # --- facts

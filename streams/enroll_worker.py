@@ -53,7 +53,11 @@ class EnrollProcessor:
         )
         loop = asyncio.get_running_loop()
         items = await loop.run_in_executor(
-            self.executor, analyse_batch, self.engine, [envelope for envelope, _ in parsed]
+            self.executor,
+            analyse_batch,
+            self.engine,
+            [envelope for envelope, _ in parsed],
+            self.settings.quality_filter_enroll,
         )
         self.metrics.batch_size.labels("enroll").observe(len(items))
 

@@ -50,7 +50,11 @@ class IdentifyProcessor:
         )
         loop = asyncio.get_running_loop()
         items = await loop.run_in_executor(
-            self.executor, analyse_batch, self.engine, [envelope for envelope, _ in parsed]
+            self.executor,
+            analyse_batch,
+            self.engine,
+            [envelope for envelope, _ in parsed],
+            self.settings.quality_filter_identify,
         )
         self.metrics.batch_size.labels("identify").observe(len(items))
         for item, (envelope, headers) in zip(items, parsed, strict=True):

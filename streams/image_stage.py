@@ -14,6 +14,8 @@ from core.errors import ErrorCode, FacestreamError
 from core.kafka import decode, header_map
 from core.logging import get_logger
 from core.metrics import Metrics
+from core.quality_policy import bar as quality_bar
+from core.quality_policy import resolve_filter
 from core.settings import TopicNames
 from engine.types import Engine as FaceEngine
 from engine.types import PreparedImage
@@ -43,12 +45,20 @@ class Analysed(Generic[C]):
         return self.vectors[0] if self.vectors else None
 
 
-def analyse_batch(engine: FaceEngine, envelopes: Sequence[Envelope[Any]]) -> list[Analysed[Any]]:
-    """CPU-bound: runs in the worker's executor thread, never on the event loop."""
+def analyse_batch(
+    engine: FaceEngine, envelopes: Sequence[Envelope[Any]], default_filter: str = "none"
+) -> list[Analysed[Any]]:
+    """CPU-bound: runs in the worker's executor thread, never on the event loop.
+
+    Each command's quality filter (resolved by the facade; `default_filter`, the operation's
+    setting, only for a command produced without one) sets the bar its faces must reach.
+    """
     items = [Analysed(envelope=e) for e in envelopes]
     for item in items:
+        payload = item.envelope.payload
+        chosen = resolve_filter(getattr(payload, "quality_filter", None), default_filter)
         try:
-            item.prepared = engine.prepare(item.envelope.payload.image)
+            item.prepared = engine.prepare(payload.image, quality_min=quality_bar(chosen))
         except FacestreamError as exc:
             item.error = exc
         except Exception as exc:  # a decoder or model bug must not stall the partition

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from api import audit
-from api.auth import Permission, Principal
+from api.auth import Permission, Principal, require
 from api.deps import GatewayDep, SettingsDep, permission
 from api.errors import error_response
 from api.gateway import parse_reply
@@ -16,9 +16,10 @@ from api.responses import AUTH_ERRORS
 from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
 from core.logging import get_logger
+from core.quality_policy import resolve_filter
 from schemas.api import AcceptedImage, EnrollResponse, ErrorBody, NoAcceptedImage, RejectedImage
 from schemas.envelope import Envelope, new_id
-from schemas.events import PERSON_ID_PATTERN, EnrollFace, ImageEnrolled
+from schemas.events import PERSON_ID_PATTERN, EnrollFace, ImageEnrolled, QualityFilter
 
 router = APIRouter(tags=["enrollment"])
 log = get_logger(__name__)
@@ -52,7 +53,17 @@ async def enroll(
     settings: SettingsDep,
     gateway: GatewayDep,
     principal: Annotated[Principal, permission(Permission.ENROLL)],
+    quality_filter: Annotated[
+        QualityFilter | None,
+        Query(
+            description="Refuse images whose face is under this filter's bar (rejected with reason "
+            "low_quality); default `auto` (FACESTREAM_QUALITY_FILTER_ENROLL)"
+        ),
+    ] = None,
 ) -> EnrollResponse | JSONResponse:
+    if quality_filter is not None:
+        require(principal, Permission.OVERRIDE_QUALITY)
+    chosen_filter = resolve_filter(quality_filter, settings.quality_filter_enroll)
     if len(images) > settings.max_images_per_enroll:
         raise FacestreamError(
             ErrorCode.INVALID_REQUEST,
@@ -75,6 +86,7 @@ async def enroll(
             image_count=len(images),
             filename=filename,
             image=data,
+            quality_filter=chosen_filter,
         )
         commands.append((person_id, Envelope.wrap(command, correlation_id=enrollment_id)))
 

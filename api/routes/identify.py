@@ -17,9 +17,10 @@ from api.uploads import read_upload
 from core.errors import ErrorCode, FacestreamError
 from core.identification import Identification, merge, resolve_policy
 from core.kafka import peek_head
+from core.quality_policy import is_low_quality, resolve_filter
 from schemas.api import CandidatePublic, ErrorBody, FaceResult, IdentifyResponse
 from schemas.envelope import Envelope, new_id
-from schemas.events import FaceSearched, IdentifyFace, IdentifyFailed
+from schemas.events import FaceSearched, IdentifyFace, IdentifyFailed, QualityFilter
 
 router = APIRouter(tags=["identification"])
 
@@ -57,9 +58,19 @@ async def identify(
             examples=["0:41,2:17"],
         ),
     ] = None,
+    quality_filter: Annotated[
+        QualityFilter | None,
+        Query(
+            description="Refuse (422 low_quality) faces under this filter's bar; default `none`: "
+            "answer every face, with its quality and a low_quality flag"
+        ),
+    ] = None,
 ) -> IdentifyResponse:
     if threshold is not None:
         require(principal, Permission.OVERRIDE_THRESHOLD)
+    if quality_filter is not None:
+        require(principal, Permission.OVERRIDE_QUALITY)
+    chosen_filter = resolve_filter(quality_filter, settings.quality_filter_identify)
     wanted = _parse_offsets(min_offsets)
     data = await read_upload(image, settings.max_image_bytes)
     shards = replicas.shards()
@@ -75,6 +86,7 @@ async def identify(
         threshold=policy.threshold,
         source="api",
         min_offsets=wanted,
+        quality_filter=chosen_filter,
     )
     replies = await gateway.request(
         settings.topics.identify_requests,
@@ -125,6 +137,9 @@ async def identify(
         candidates=_public(merged),
         model=merged.model,
         bbox=main[0].bbox,
+        quality=main[0].quality,
+        low_quality=is_low_quality(main[0].quality),
+        quality_filter=chosen_filter,
         gallery_size=merged.gallery_size,
         partial=partial,
         shards=merged.shards,
@@ -135,6 +150,8 @@ async def identify(
                 similarity=m.similarity,
                 unknown=m.unknown,
                 candidates=_public(m),
+                quality=group[0].quality,
+                low_quality=is_low_quality(group[0].quality),
             )
             for group, m in faces
         ],

@@ -41,8 +41,8 @@ def test_keyring() -> None:
     ("role", "allowed"),
     [
         (Role.ADMIN, set(Permission)),
-        (Role.ENROLLER, {Permission.ENROLL, Permission.MANAGE, Permission.READ}),
-        (Role.IDENTIFIER, {Permission.IDENTIFY, Permission.OVERRIDE_THRESHOLD}),
+        (Role.ENROLLER, {Permission.ENROLL, Permission.MANAGE, Permission.READ, Permission.OVERRIDE_QUALITY}),
+        (Role.IDENTIFIER, {Permission.IDENTIFY, Permission.OVERRIDE_THRESHOLD, Permission.OVERRIDE_QUALITY}),
         (Role.VIEWER, {Permission.READ}),
     ],
 )

