@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from api.auth import KeyRing, parse_api_keys
 from api.docs import install_offline_docs
+from api.erasure_ledger import ErasureLedger
 from api.errors import install_error_handlers
 from api.gateway import KafkaGateway
 from api.lag_monitor import LagMonitor
@@ -38,12 +39,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.replicas.start()
         await app.state.gateway.start()
+        await app.state.ledger.start()
         app.state.lag.start()
         log.info("api_started", instance=settings.instance_id, reply_topic=app.state.gateway.reply_topic)
         try:
             yield
         finally:
             await app.state.lag.stop()
+            await app.state.ledger.stop()
             await app.state.gateway.stop()
             await app.state.replicas.stop()
             await app.state.db_engine.dispose()
@@ -62,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.limiter = RateLimiter(rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.state.gateway = KafkaGateway(settings)
     app.state.replicas = ReplicaTracker(settings)
+    app.state.ledger = ErasureLedger(settings)
     app.state.lag = LagMonitor(settings, app.state.metrics)
     app.state.db_engine = create_engine(settings.database_url, connect_args=settings.database_connect_args())
     app.state.sessions = create_sessionmaker(app.state.db_engine)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import KeyRing, Permission, Principal, require
+from api.erasure_ledger import ErasureLedger
 from api.gateway import KafkaGateway
 from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
@@ -27,6 +28,10 @@ def get_gateway(request: Request) -> KafkaGateway:
     if not gateway.started:
         raise FacestreamError(ErrorCode.UNAVAILABLE, "not connected to the broker yet")
     return gateway
+
+
+def get_ledger(request: Request) -> ErasureLedger:
+    return request.app.state.ledger  # type: ignore[no-any-return]
 
 
 def get_replicas(request: Request) -> ReplicaTracker:
@@ -58,6 +63,7 @@ def get_principal(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 GatewayDep = Annotated[KafkaGateway, Depends(get_gateway)]
 ReplicasDep = Annotated[ReplicaTracker, Depends(get_replicas)]
+LedgerDep = Annotated[ErasureLedger, Depends(get_ledger)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

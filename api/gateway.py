@@ -123,7 +123,8 @@ class KafkaGateway:
         finally:
             self.awaiting.pop(correlation_id, None)
 
-    async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> None:
+    async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> list[Any]:
+        """Send and await the acks; returns their record metadata (partition, offset)."""
         try:
             futures = []
             for key, envelope in commands:
@@ -133,14 +134,6 @@ class KafkaGateway:
                     envelope, **{Header.REPLY_TO: self.reply_topic, tracing.HEADER: tracing.current.get()}
                 )
                 futures.append(await self.producer.send(topic, value, key_bytes(key), headers=headers))
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc
-
-    async def tombstones(self, topic: str, keys: list[str]) -> list[Any]:
-        """Null values under `keys` on a compacted topic; returns their record metadata."""
-        try:
-            futures = [await self.producer.send(topic, None, key_bytes(key)) for key in keys]
             return list(await asyncio.gather(*futures))
         except KafkaError as exc:
             raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc

@@ -82,6 +82,17 @@ def replica() -> None:
 
 
 @main.command()
+def eraser() -> None:
+    """Run the eraser: erasure commands -> face tombstones, from its own view of the log."""
+    from streams.eraser import Eraser
+
+    settings = _settings()
+    metrics = Metrics.create()
+    metrics.serve(settings.metrics_port, settings.metrics_host)
+    asyncio.run(Eraser(settings, metrics).run())
+
+
+@main.command()
 def projector() -> None:
     """Run the PostgreSQL projection of the event log."""
     from db.session import create_engine, create_sessionmaker

@@ -16,6 +16,7 @@ from typing import Any
 import click
 import httpx
 
+from cli.metrics_targets import assign_ports, file_sd, write_targets
 from core.logging import get_logger
 from core.settings import Settings
 from core.topics import ensure_topics, topic_specs
@@ -62,12 +63,26 @@ def children(settings: Settings, *, replicas: int) -> list[Child]:
         Child("enroll-worker", [*cli, "worker", "enroll"], base),
         Child("identify-worker", [*cli, "worker", "identify"], base),
         Child("projector", [*cli, "projector"], base),
+        Child("eraser", [*cli, "eraser"], base),
     ]
     procs += [
         Child(f"replica-{n}", [*cli, "replica"], {**base, "FACESTREAM_REPLICA_ID": f"replica-{n}"})
         for n in range(1, replicas + 1)
     ]
+    # Every process's metrics reach Prometheus: a port each (cli/metrics_targets.py).
+    ports = assign_ports([child.name for child in procs], settings.metrics_port)
+    for child in procs:
+        child.env = {**child.env, "FACESTREAM_METRICS_PORT": str(ports[child.name])}
     return procs
+
+
+def publish_metrics_targets(settings: Settings, procs: list[Child]) -> Path:
+    ports = {child.name: int(child.env["FACESTREAM_METRICS_PORT"]) for child in procs}
+    path = write_targets(
+        file_sd(ports, api_host=settings.api_host, api_port=settings.api_port), settings.api_port
+    )
+    log.info("metrics_targets", path=str(path), ports=ports)
+    return path
 
 
 def prepare(settings: Settings) -> None:
@@ -81,6 +96,7 @@ def prepare(settings: Settings) -> None:
 def run_foreground(settings: Settings, *, replicas: int) -> int:
     prepare(settings)
     procs = children(settings, replicas=replicas)
+    targets = publish_metrics_targets(settings, procs)
     stopping = False
 
     def request_stop(*_: Any) -> None:
@@ -101,6 +117,7 @@ def run_foreground(settings: Settings, *, replicas: int) -> int:
                 child.start()
         time.sleep(0.5)
     _stop_all(procs)
+    targets.unlink(missing_ok=True)
     return 0
 
 

@@ -23,6 +23,7 @@ def watched_groups(settings: Settings) -> dict[str, list[str]]:
         f"{prefix}-enroll": [t.enroll_requests],
         f"{prefix}-identify": [t.identify_requests],
         f"{prefix}.projector": [t.embeddings, t.enrollment_outcomes, t.erasures],
+        f"{prefix}.eraser": [t.erasure_requests],
         f"{prefix}.{settings.replica_group}": [t.identify_queries],
     }
 

@@ -71,7 +71,13 @@ class TopicNames(BaseModel):
         return f"{self.prefix}.replica.status.v1"
 
     @property
+    def erasure_requests(self) -> str:
+        """Erasure commands for the eraser, after the enroll worker ordered them."""
+        return f"{self.prefix}.erasure.requests.v1"
+
+    @property
     def erasures(self) -> str:
+        """The erasure ledger: ErasureRequested, then PersonErased / FaceErased."""
         return f"{self.prefix}.erasures.v1"
 
     @property
@@ -128,6 +134,11 @@ class Settings(BaseSettings):
     multi_face_policy: MultiFacePolicy = "largest"
     quality_filter_enroll: QualityFilter = Field(
         default="auto", description="Quality filter of enrollments when the request names none"
+    )
+    quality_signal: Literal["norm", "heuristic"] = Field(
+        default="norm",
+        description="Face quality from the recognizer's embedding norm (where the pack calibrates it) "
+        "or from the image heuristic (size, sharpness, pose, detector confidence)",
     )
     quality_filter_identify: QualityFilter = Field(
         default="none",

@@ -48,6 +48,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.identify_results, parts, {"retention.ms": str(DAY_MS)}),
         TopicSpec(t.enrollment_outcomes, parts, {"retention.ms": str(7 * DAY_MS)}),
         TopicSpec(t.replica_status, 1, {**compacted, "segment.ms": str(60 * 1000)}),
+        TopicSpec(t.erasure_requests, parts, {"retention.ms": str(7 * DAY_MS)}),
         TopicSpec(t.erasures, parts, {"retention.ms": str(365 * DAY_MS)}),
         TopicSpec(t.audit, parts, {"retention.ms": str(365 * DAY_MS)}),
         TopicSpec(t.dead_letter, 1, {"retention.ms": str(14 * DAY_MS), "max.message.bytes": image_records}),

@@ -144,3 +144,18 @@ class ProcessedEvent(Base):
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(BigInteger)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PersonErasure(Base):
+    """The last erasure of a person, with the log positions it reached: a record of that
+    person below them (a face or an outcome the projection had not caught up with when the
+    erasure arrived) belongs to before the erasure and is never projected."""
+
+    __tablename__ = "person_erasures"
+
+    person_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    erasure_id: Mapped[str] = mapped_column(String(64))
+    # Partition (as a string: JSON keys) -> end offset, on the embeddings / outcomes topics.
+    barrier: Mapped[dict[str, int]] = mapped_column(JSON)
+    outcomes_barrier: Mapped[dict[str, int]] = mapped_column(JSON)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -15,7 +15,7 @@ created_at / updated_at columns, so a replay rebuilds the same audit times.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from db.models import (
     Enrollment,
     Face,
     Person,
+    PersonErasure,
     ProcessedEvent,
     utcnow,
 )
@@ -104,6 +105,8 @@ async def apply_face_embedded(
         )
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
         return False
+    if await _erased_before(session, person_id=fact.person_id, partition=partition, offset=offset):
+        return False
     now = at or utcnow()
     person = _insert(session, Person).values(
         person_id=fact.person_id, attributes={}, created_at=now, updated_at=now
@@ -169,18 +172,107 @@ async def apply_person_removed(
     topic: str,
     partition: int,
     offset: int,
+    erasure_id: str = "",
+    barrier: Mapping[int, int] | None = None,
+    outcomes_barrier: Mapping[int, int] | None = None,
+    at: datetime | None = None,
 ) -> bool:
     """Erase a person: their faces, their enrollments (outcomes carry filenames and face
-    boxes) and the person row. Deleting faces explicitly does not rely on the cascade."""
+    boxes) and the person row. Deleting faces explicitly does not rely on the cascade.
+
+    With a `barrier` (embeddings partition -> end offset when the erasure was ordered), only
+    faces below it are erased, the barriers are remembered so that records below them that
+    arrive later are never projected, and a face enrolled after the erasure (and whatever
+    enrollment produced it) stays. Without one (a fact from before barriers), everything goes."""
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
         return False
+    if not barrier:
+        await _delete_person_rows(session, person_id)
+        return True
+    await _remember_erasure(
+        session,
+        person_id=person_id,
+        erasure_id=erasure_id,
+        barrier=barrier,
+        outcomes_barrier=outcomes_barrier or {},
+        at=at or utcnow(),
+    )
+    faces = (await session.execute(select(Face).where(Face.person_id == person_id))).scalars().all()
+    erased = [f.face_id for f in faces if f.source_offset < barrier.get(f.source_partition, 0)]
+    kept = {f.face_id for f in faces} - set(erased)
+    if not kept:
+        await _delete_person_rows(session, person_id)
+        return True
+    await session.execute(
+        delete(Face).where(Face.face_id.in_(erased)).execution_options(synchronize_session=False)
+    )
+    enrollments = (
+        (await session.execute(select(Enrollment).where(Enrollment.person_id == person_id))).scalars().all()
+    )
+    stale = [e.enrollment_id for e in enrollments if not kept & _face_ids(e)]
+    await session.execute(
+        delete(Enrollment)
+        .where(Enrollment.enrollment_id.in_(stale))
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+async def _delete_person_rows(session: AsyncSession, person_id: str) -> None:
     for statement in (
         delete(Face).where(Face.person_id == person_id),
         delete(Enrollment).where(Enrollment.person_id == person_id),
         delete(Person).where(Person.person_id == person_id),
     ):
         await session.execute(statement.execution_options(synchronize_session=False))
-    return True
+
+
+def _face_ids(enrollment: Enrollment) -> set[str]:
+    return {o["face_id"] for o in enrollment.outcomes if o and o.get("face_id")}
+
+
+async def _remember_erasure(
+    session: AsyncSession,
+    *,
+    person_id: str,
+    erasure_id: str,
+    barrier: Mapping[int, int],
+    outcomes_barrier: Mapping[int, int],
+    at: datetime,
+) -> None:
+    """Keep the furthest position per partition over every erasure of the person."""
+    previous = await session.get(PersonErasure, person_id)
+    merged = _furthest(previous.barrier if previous else {}, barrier)
+    merged_outcomes = _furthest(previous.outcomes_barrier if previous else {}, outcomes_barrier)
+    values = {
+        "erasure_id": erasure_id,
+        "barrier": merged,
+        "outcomes_barrier": merged_outcomes,
+        "erased_at": at,
+    }
+    await session.execute(
+        _insert(session, PersonErasure)
+        .values(person_id=person_id, **values)
+        .on_conflict_do_update(index_elements=[PersonErasure.person_id], set_=values)
+    )
+
+
+def _furthest(stored: Mapping[str, int], new: Mapping[int, int]) -> dict[str, int]:
+    merged = dict(stored)
+    for partition, offset in new.items():
+        merged[str(partition)] = max(merged.get(str(partition), 0), offset)
+    return merged
+
+
+async def _erased_before(
+    session: AsyncSession, *, person_id: str, partition: int, offset: int, outcomes: bool = False
+) -> bool:
+    """True when a record of the person at (partition, offset) lies below an erasure."""
+    erasure = await session.get(PersonErasure, person_id)
+    if erasure is None:
+        return False
+    barrier = erasure.outcomes_barrier if outcomes else erasure.barrier
+    return offset < barrier.get(str(partition), 0)
 
 
 async def apply_image_enrolled(
@@ -205,6 +297,10 @@ async def apply_image_enrolled(
             f"image_count {fact.image_count}",
         )
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    if await _erased_before(
+        session, person_id=fact.person_id, partition=partition, offset=offset, outcomes=True
+    ):
         return False
     now = at or utcnow()
     await session.execute(

@@ -313,10 +313,58 @@ class HealthResponse(BaseModel):
     detail: dict[str, str] = {}
 
 
-class Tombstone(BaseModel):
-    face_id: str
+class LogPosition(BaseModel):
+    topic: str
     partition: int
     offset: int
+
+
+class ErasureAccepted(BaseModel):
+    """202: the erasure command is on the log. Follow `receipt` until its status is done."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "erasure_id": "9a0c6f3e1b2d4c5e8f7a6b5c4d3e2f10",
+                    "kind": "person",
+                    "person_id": "jane.doe",
+                    "face_id": None,
+                    "status": "pending",
+                    "command": {"topic": "facestream.enroll.requests.v1", "partition": 2, "offset": 118},
+                    "receipt": "/erasures/9a0c6f3e1b2d4c5e8f7a6b5c4d3e2f10",
+                }
+            ]
+        }
+    )
+
+    erasure_id: str
+    kind: Literal["person", "face"]
+    person_id: str | None = None
+    face_id: str | None = None
+    status: Literal["pending"] = "pending"
+    command: LogPosition
+    receipt: str
+
+
+class TombstonePosition(BaseModel):
+    partition: int
+    offset: int
+
+
+class ReplicaProgress(BaseModel):
+    replica_id: str
+    group: str
+    partitions: list[int]
+    applied: bool
+
+
+class ShardProgress(BaseModel):
+    """A replica group: applied when every ready replica in it has applied the tombstones."""
+
+    group: str
+    partitions: list[int]
+    applied: bool
 
 
 class ErasureReceipt(BaseModel):
@@ -325,26 +373,41 @@ class ErasureReceipt(BaseModel):
             "examples": [
                 {
                     "erasure_id": "9a0c6f3e1b2d4c5e8f7a6b5c4d3e2f10",
+                    "kind": "person",
                     "person_id": "jane.doe",
                     "face_ids": ["6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e"],
-                    "tombstones": [
-                        {"face_id": "6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e", "partition": 1, "offset": 42}
-                    ],
+                    "status": "done",
+                    "waiting_for": [],
                     "requested_at": "2026-11-25T15:02:11Z",
+                    "erased_at": "2026-11-25T15:02:11.310Z",
+                    "tombstones": [{"partition": 1, "offset": 42}],
+                    "shards": [{"group": "replicas", "partitions": [0, 1, 2], "applied": True}],
+                    "replicas": [
+                        {"replica_id": "replica-1", "group": "replicas", "partitions": [0, 1, 2], "applied": True}
+                    ],
+                    "projection_applied": True,
                 }
             ]
         }
     )
 
-    """What was erased and where the tombstones are: every replica that has applied these
-    offsets no longer holds the faces."""
+    """Where an erasure stands. `done`: every ready index replica has applied the face
+    tombstones (none can return the faces) and the database projection has applied the
+    erasure (the rows are gone)."""
 
     erasure_id: str
+    kind: Literal["person", "face"]
     person_id: str | None
     face_ids: list[str]
-    tombstones: list[Tombstone]
-    requested_at: datetime
+    status: Literal["pending", "done"]
+    waiting_for: list[Literal["eraser", "replicas", "projection"]]
+    requested_at: datetime | None
+    erased_at: datetime | None
+    tombstones: list[TombstonePosition]
+    shards: list[ShardProgress]
+    replicas: list[ReplicaProgress]
+    projection_applied: bool
     note: str = (
-        "Replicas drop the faces as they apply the tombstones; compaction removes the "
-        "embedding bytes from the log after delete.retention.ms."
+        "Compaction removes the embedding and image bytes from the log once the tombstones' "
+        "segments are cleaned; tombstones themselves stay for delete.retention.ms."
     )

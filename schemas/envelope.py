@@ -21,6 +21,9 @@ class Header:
     CORRELATION_ID = "correlation_id"
     REQUEST_ID = "request_id"
     REPLY_TO = "reply_to"
+    # On embeddings records: whose face it is, so that the eraser's view of the log reads
+    # keys and headers only.
+    PERSON_ID = "person_id"
 
 
 def new_id() -> str:

@@ -11,16 +11,20 @@ import faust
 
 from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
+from core.kafka import decode, header_map, peek_head
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
-from schemas.events import EnrollFace
+from schemas.events import EnrollFace, ErasePerson
 from streams.faust_app import make_faust_app, micro_batch_agent
 from streams.handlers import enroll as handlers
+from streams.handlers import erasure as erasure_handlers
+from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
+from streams.log_ends import KafkaLogEnds, LogEnds
 from streams.producing import FaustSender, send_all
 from streams.reply_topics import ReplyTopics
 
@@ -28,7 +32,11 @@ log = get_logger(__name__)
 
 
 class EnrollProcessor:
-    """Thin: decode -> engine -> pure handlers -> produce. Offsets commit after the acks."""
+    """Thin: decode -> engine -> pure handlers -> produce. Offsets commit after the acks.
+
+    The topic also carries `ErasePerson` commands under the same person-id key: a batch is cut
+    at each one, and the erasure is forwarded only once every enrollment before it has its
+    embedding acknowledged, with the log's end offsets as the barrier those lie below."""
 
     def __init__(
         self,
@@ -37,16 +45,53 @@ class EnrollProcessor:
         metrics: Metrics,
         sender: Any,
         replies: ReplyTopics | None = None,
+        log_ends: LogEnds | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
         self.sender = sender
         self.replies = replies or ReplyTopics(settings, metrics)
+        self.log_ends = log_ends or KafkaLogEnds(settings)
         self.cipher = ImageCipher(settings.image_encryption_key.get_secret_value())
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
+        enrollments: list[Any] = []
+        for message in messages:
+            if not _is_erasure(message):
+                enrollments.append(message)
+                continue
+            if enrollments:
+                await self._enroll(enrollments)
+                enrollments = []
+            await self._forward_erasure(message)
+        if enrollments:
+            await self._enroll(enrollments)
+
+    async def _forward_erasure(self, message: Any) -> None:
+        topics = self.settings.topics
+        try:
+            command = decode(message.value, ErasePerson)
+        except FacestreamError as exc:
+            self.metrics.errors.labels("enroll", exc.code.value).inc()
+            await send_all(self.sender, [dead_letter_for(message, exc, stage="enroll", topics=topics)])
+            return
+        ordered = erasure_handlers.ordered(
+            command,
+            barrier=await self.log_ends.of(topics.embeddings),
+            outcomes_barrier=await self.log_ends.of(topics.enrollment_outcomes),
+            topics=topics,
+        )
+        await send_all(self.sender, traced([ordered], header_map(message.headers)))
+        log.info(
+            "erasure_ordered",
+            correlation_id=command.correlation_id,
+            person_id=command.payload.person_id,
+            barrier=ordered.envelope.payload.barrier,
+        )
+
+    async def _enroll(self, messages: Sequence[Any]) -> None:
         topics = self.settings.topics
         parsed, letters = parse_messages(
             messages, EnrollFace, stage="enroll", topics=topics, metrics=self.metrics
@@ -134,6 +179,14 @@ class EnrollProcessor:
                 **item.timings.model_dump(),
             )
         await send_all(self.sender, await self.replies.deliverable(outputs))
+
+
+def _is_erasure(message: Any) -> bool:
+    kind = header_map(message.headers).get(Header.EVENT_TYPE)
+    if kind is None:
+        head = peek_head(message.value)
+        kind = head.type if head is not None else None
+    return kind == ErasePerson.__name__
 
 
 def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:

@@ -40,6 +40,12 @@ class FaustSender:
         return await self._producer.send(topic, key, value, None, None, headers)  # type: ignore[no-any-return]
 
 
+async def send_tombstones(sender: Sender, topic: str, keys: Sequence[str]) -> list[Any]:
+    """A null value under each key of a compacted topic; every ack awaited."""
+    futures = [await sender.send(topic, None, key_bytes(key)) for key in keys]
+    return list(await asyncio.gather(*futures))
+
+
 async def send_all(sender: Sender, outputs: Sequence[Output]) -> list[Any]:
     """Send every output, then await every ack: the caller may only commit after this returns."""
     futures = [

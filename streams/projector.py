@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
@@ -16,12 +17,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import FacestreamError
-from core.kafka import decode, make_consumer, make_producer
+from core.kafka import decode, make_consumer, make_producer, peek_head
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from db import projection
-from schemas.events import FaceEmbedded, ImageEnrolled, PersonErased
+from schemas.events import ErasureRequested, FaceEmbedded, FaceErased, ImageEnrolled, PersonErased
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 from streams.producing import send_all
@@ -94,6 +95,29 @@ class Projector:
         self.metrics.db_ops.labels("project_batch").observe(time.perf_counter() - started)
         return letters
 
+    async def _apply_erasure(
+        self, session: AsyncSession, record: ConsumerRecord[bytes, bytes], coords: dict[str, Any]
+    ) -> None:
+        """The ledger's PersonErased deletes the rows; a request is not yet an erasure, and a
+        FaceErased's rows go with its tombstone on the embeddings topic."""
+        head = peek_head(record.value)
+        if head is not None and head.type in (ErasureRequested.__name__, FaceErased.__name__):
+            return
+        erased = decode(record.value, PersonErased)
+        fact = erased.payload
+        if not fact.found:
+            return
+        await projection.apply_person_removed(
+            session,
+            event_id=erased.event_id,
+            person_id=fact.person_id,
+            erasure_id=fact.erasure_id,
+            barrier=fact.barrier,
+            outcomes_barrier=fact.outcomes_barrier,
+            at=erased.time,
+            **coords,
+        )
+
     async def _apply(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
         coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
         topics = self.settings.topics
@@ -114,10 +138,7 @@ class Projector:
                 **coords,
             )
         elif record.topic == topics.erasures:
-            erased = decode(record.value, PersonErased)
-            await projection.apply_person_removed(
-                session, event_id=erased.event_id, person_id=erased.payload.person_id, **coords
-            )
+            await self._apply_erasure(session, record, coords)
         else:
             enrolled = decode(record.value, ImageEnrolled)
             await projection.apply_image_enrolled(

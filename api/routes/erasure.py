@@ -1,112 +1,154 @@
-"""Erasure: DELETE a person or a face. Tombstones on the embeddings log remove the faces from
-every replica; the projection deletes the rows; the caller gets a receipt."""
+"""Erasure as a command on the log: DELETE answers 202 at once; GET /erasures/{id} is the receipt.
+
+Neither route touches the database: the eraser knows each person's faces from the
+embeddings log, so an erasure works with PostgreSQL down, for a person enrolled a moment
+ago, and for an enrollment still in flight (ErasePerson shares the person's partition on the
+enroll-requests topic, so it is ordered behind that person's earlier enrollments).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
 from api import audit
 from api.auth import Permission, Principal
-from api.deps import GatewayDep, SessionDep, SettingsDep, permission
+from api.deps import GatewayDep, LedgerDep, ReplicasDep, SettingsDep, permission
 from api.gateway import KafkaGateway
+from api.receipts import receipt
 from api.responses import AUTH_ERRORS
 from api.routes.enroll import PersonIdPath
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
-from db import queries
-from schemas.api import ErasureReceipt, ErrorBody, Tombstone
+from schemas.api import ErasureAccepted, ErasureReceipt, ErrorBody, LogPosition
 from schemas.envelope import Envelope, new_id
-from schemas.events import PersonErased
+from schemas.events import EraseFace, ErasePerson, ErasureRequested
 
 router = APIRouter(tags=["erasure"])
 
 Manager = Annotated[Principal, permission(Permission.MANAGE)]
 FaceIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A face id from an enrollment")]
+ErasureIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="From a DELETE's answer")]
+
+_ACCEPTED = {
+    **AUTH_ERRORS,
+    422: {"model": ErrorBody, "description": "invalid_person_id / invalid face id"},
+    503: {"model": ErrorBody, "description": "broker unavailable"},
+}
 
 
 @router.delete(
     "/persons/{person_id}",
-    response_model=ErasureReceipt,
-    responses={**AUTH_ERRORS, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
-    summary="Erase a person: every face leaves every index and the database",
+    status_code=202,
+    response_model=ErasureAccepted,
+    responses=_ACCEPTED,
+    summary="Erase a person: every face enrolled before this call leaves every index and the database",
 )
 async def erase_person(
     person_id: PersonIdPath,
     settings: SettingsDep,
     gateway: GatewayDep,
-    session: SessionDep,
+    ledger: LedgerDep,
     principal: Manager,
-) -> ErasureReceipt:
-    person = await queries.get_person(session, person_id=person_id)
-    if person is None:
-        raise FacestreamError(ErrorCode.UNKNOWN_PERSON, f"no person {person_id!r}")
-    face_ids = [face.face_id for face in person.faces]
-    receipt = await _erase(
-        gateway, settings, principal, action="erase_person", person_id=person_id, face_ids=face_ids
+) -> ErasureAccepted:
+    erasure_id = new_id()
+    command = ErasePerson(erasure_id=erasure_id, person_id=person_id, requested_by=principal.key_id)
+    # Same topic and key as the person's enrollments: one partition, one order.
+    topic = settings.topics.enroll_requests
+    (ack,) = await gateway.publish(topic, [(person_id, Envelope.wrap(command, correlation_id=erasure_id))])
+    requested = ErasureRequested(
+        erasure_id=erasure_id, kind="person", person_id=person_id, requested_by=principal.key_id
     )
-    erased = PersonErased(
-        erasure_id=receipt.erasure_id, person_id=person_id, face_ids=face_ids, requested_by=principal.key_id
+    await _requested(gateway, ledger, settings, principal, requested, key=person_id, action="erase_person")
+    return ErasureAccepted(
+        erasure_id=erasure_id,
+        kind="person",
+        person_id=person_id,
+        command=LogPosition(topic=topic, partition=ack.partition, offset=ack.offset),
+        receipt=f"/erasures/{erasure_id}",
     )
-    await gateway.publish(
-        settings.topics.erasures, [(person_id, Envelope.wrap(erased, correlation_id=receipt.erasure_id))]
-    )
-    return receipt
 
 
 @router.delete(
     "/faces/{face_id}",
-    response_model=ErasureReceipt,
-    responses={**AUTH_ERRORS, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    status_code=202,
+    response_model=ErasureAccepted,
+    responses=_ACCEPTED,
     summary="Erase one face",
 )
 async def erase_face(
     face_id: FaceIdPath,
     settings: SettingsDep,
     gateway: GatewayDep,
-    session: SessionDep,
+    ledger: LedgerDep,
     principal: Manager,
-) -> ErasureReceipt:
-    face = await queries.get_face(session, face_id=face_id)
-    if face is None:
-        raise FacestreamError(ErrorCode.UNKNOWN_FACE, f"no face {face_id!r}")
-    return await _erase(
-        gateway, settings, principal, action="erase_face", person_id=face.person_id, face_ids=[face_id]
+) -> ErasureAccepted:
+    erasure_id = new_id()
+    command = EraseFace(erasure_id=erasure_id, face_id=face_id, requested_by=principal.key_id)
+    topic = settings.topics.erasure_requests
+    (ack,) = await gateway.publish(topic, [(face_id, Envelope.wrap(command, correlation_id=erasure_id))])
+    requested = ErasureRequested(
+        erasure_id=erasure_id, kind="face", face_id=face_id, requested_by=principal.key_id
+    )
+    await _requested(gateway, ledger, settings, principal, requested, key=face_id, action="erase_face")
+    return ErasureAccepted(
+        erasure_id=erasure_id,
+        kind="face",
+        face_id=face_id,
+        command=LogPosition(topic=topic, partition=ack.partition, offset=ack.offset),
+        receipt=f"/erasures/{erasure_id}",
     )
 
 
-async def _erase(
+@router.get(
+    "/erasures/{erasure_id}",
+    response_model=ErasureReceipt,
+    responses={**AUTH_ERRORS, 404: {"model": ErrorBody, "description": "unknown erasure, person or face"}},
+    summary="The receipt of an erasure: pending until every replica and the projection applied it",
+)
+async def get_erasure(
+    erasure_id: ErasureIdPath,
+    settings: SettingsDep,
+    ledger: LedgerDep,
+    replicas: ReplicasDep,
+    principal: Manager,
+) -> ErasureReceipt:
+    entry = ledger.get(erasure_id)
+    if entry is None:
+        raise FacestreamError(ErrorCode.NOT_FOUND, f"no erasure {erasure_id!r} on the ledger")
+    return receipt(
+        erasure_id,
+        entry,
+        ready_replicas=[hb.status for hb in replicas.ready()],
+        projector_committed=await ledger.projector_offsets() if entry.outcome is not None else {},
+        topics=settings.topics,
+    )
+
+
+async def _requested(
     gateway: KafkaGateway,
+    ledger: Any,
     settings: Settings,
     principal: Principal,
+    requested: ErasureRequested,
     *,
-    action: Literal["erase_person", "erase_face"],
-    person_id: str,
-    face_ids: list[str],
-) -> ErasureReceipt:
-    """Tombstones for the faces (and any retained images), an audit record, the receipt."""
-    erasure_id = new_id()
-    acks = await gateway.tombstones(settings.topics.embeddings, face_ids)
-    await gateway.tombstones(settings.topics.enrollment_images, face_ids)
+    key: str,
+    action: str,
+) -> None:
+    """The receipt's first entry on the ledger (any facade can answer for it), and the audit."""
+    await gateway.publish(
+        settings.topics.erasures, [(key, Envelope.wrap(requested, correlation_id=requested.erasure_id))]
+    )
+    ledger.note(requested, at=datetime.now(UTC))
     await audit.record(
         gateway,
         settings,
         principal,
         action=action,
-        request_id=erasure_id,
-        person_id=person_id,
-        face_ids=face_ids,
-        outcome="erased",
-    )
-    return ErasureReceipt(
-        erasure_id=erasure_id,
-        person_id=person_id,
-        face_ids=face_ids,
-        tombstones=[
-            Tombstone(face_id=f, partition=a.partition, offset=a.offset)
-            for f, a in zip(face_ids, acks, strict=True)
-        ],
-        requested_at=datetime.now(UTC),
+        request_id=requested.erasure_id,
+        person_id=requested.person_id,
+        face_ids=[requested.face_id] if requested.face_id else [],
+        outcome="requested",
     )

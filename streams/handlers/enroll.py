@@ -11,7 +11,7 @@ from core.errors import FacestreamError
 from core.settings import TopicNames
 from core.vectors import to_embedding
 from engine.types import PreparedFace
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, Header
 from schemas.events import (
     EnrollFace,
     EnrollmentImage,
@@ -96,6 +96,7 @@ def embedding_output(fact: FaceEmbedded, *, topics: TopicNames, correlation_id: 
         topic=topics.embeddings,
         key=fact.face_id,
         envelope=Envelope.wrap(fact, correlation_id=correlation_id),
+        headers={Header.PERSON_ID: fact.person_id},
     )
 
 

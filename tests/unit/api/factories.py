@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.erasure_ledger import ErasureLedger
 from api.replicas import ReplicaTracker
 from core.errors import FacestreamError
 from core.kafka import encode
@@ -80,14 +81,13 @@ class FakeGateway:
         self.error: FacestreamError | None = None
         self.requests: list[tuple[str, list[tuple[str, Envelope[Any]]], str]] = []
         self.published: list[tuple[str, str, Envelope[Any]]] = []
-        self.tombstoned: list[tuple[str, str]] = []
 
-    async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> None:
+    async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> list[RecordMetadata]:
+        if self.error is not None:
+            raise self.error
+        first = len(self.published)
         self.published += [(topic, key, envelope) for key, envelope in commands]
-
-    async def tombstones(self, topic: str, keys: list[str]) -> list[RecordMetadata]:
-        self.tombstoned += [(topic, key) for key in keys]
-        return [RecordMetadata(partition=0, offset=n) for n in range(len(keys))]
+        return [RecordMetadata(partition=0, offset=first + n) for n in range(len(commands))]
 
     async def request(
         self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str, **_: Any
@@ -216,7 +216,20 @@ def make_app(
     app = create_app(config)
     app.state.gateway = gateway or FakeGateway()
     app.state.replicas = replicas if replicas is not None else FakeReplicas(replica_status())
+    app.state.ledger = FakeLedger(config)
     return app
+
+
+class FakeLedger(ErasureLedger):
+    """The ledger without Kafka: facts are noted by the test; the projector's committed
+    offsets are whatever the test sets."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.committed: dict[tuple[str, int], int] = {}
+
+    async def projector_offsets(self) -> dict[tuple[str, int], int]:
+        return dict(self.committed)
 
 
 def client(app: FastAPI, key: str | None = ADMIN) -> TestClient:

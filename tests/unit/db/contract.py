@@ -233,6 +233,47 @@ class ProjectionContract:
         assert await read(sessions, count_faces) == 1
         assert await read(sessions, count_persons) == 1
 
+    async def test_erasure_with_a_barrier_keeps_what_was_enrolled_after_it(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1, face_id="f1", person_id="alice")
+        await embed(sessions, "ev2", 5, face_id="f2", person_id="alice")
+        await outcome(sessions, "o1", 1, image_index=0, person_id="alice", enrollment_id="ea", image_count=1)
+        await outcome(
+            sessions,
+            "o2",
+            6,
+            image_index=0,
+            person_id="alice",
+            enrollment_id="eb",
+            image_count=1,
+            face_id="f2",
+        )
+        erased = {"event_id": "rm1", "person_id": "alice", "topic": "t", "partition": 0, "offset": 9,
+                  "erasure_id": "x1", "barrier": {0: 3}, "outcomes_barrier": {1: 2}}  # fmt: skip
+        assert await committed(sessions, apply_person_removed, **erased)
+        assert await read(sessions, face_ids_of_person, person_id="alice") == ["f2"]
+        assert await read(sessions, get_enrollment, enrollment_id="ea") is None
+        assert await read(sessions, get_enrollment, enrollment_id="eb") is not None
+        assert await read(sessions, get_person, person_id="alice") is not None
+
+    async def test_records_below_the_barrier_arriving_late_are_never_projected(
+        self, sessions: Sessions
+    ) -> None:
+        erased = {"event_id": "rm1", "person_id": "alice", "topic": "t", "partition": 0, "offset": 9,
+                  "erasure_id": "x1", "barrier": {0: 10}, "outcomes_barrier": {1: 10}}  # fmt: skip
+        assert await committed(sessions, apply_person_removed, **erased)
+        # The projection was behind: the erased person's face and outcome come after the fact.
+        assert not await embed(sessions, "ev1", 4, face_id="f1", person_id="alice")
+        assert not await outcome(sessions, "o1", 4, image_index=0, person_id="alice", enrollment_id="ea")
+        assert await read(sessions, get_person, person_id="alice") is None
+        assert await read(sessions, get_enrollment, enrollment_id="ea") is None
+        # Enrolled again after the erasure: projected as usual.
+        assert await embed(sessions, "ev2", 12, face_id="f2", person_id="alice")
+        assert await read(sessions, face_ids_of_person, person_id="alice") == ["f2"]
+        # A second erasure never moves a barrier back.
+        again = {**erased, "event_id": "rm2", "offset": 11, "barrier": {0: 2}, "outcomes_barrier": {}}
+        assert await committed(sessions, apply_person_removed, **again)
+        assert not await embed(sessions, "ev3", 6, face_id="f3", person_id="alice")
+
     # --- enrollments
 
     async def test_enrollment_outcomes_merge_in_any_order(self, sessions: Sessions) -> None:

@@ -10,10 +10,11 @@ import os
 import pytest
 
 from core.crypto import ImageCipher
+from core.kafka import encode
 from core.settings import Settings
 from engine.fake import DeterministicFakeEngine
 from schemas.envelope import Envelope
-from schemas.events import DeadLetter, EnrollFace, EnrollmentImage, FaceEmbedded, ImageEnrolled
+from schemas.events import DeadLetter, EnrollFace, EnrollmentImage, ErasePerson, FaceEmbedded, ImageEnrolled
 from streams.enroll_worker import EnrollProcessor
 from streams.handlers.enroll import face_id_for
 from tests.unit.streams.factories import (
@@ -204,3 +205,56 @@ async def test_images_are_not_kept_unless_configured(config: Settings) -> None:
     msgs = MessageFactory(config.topics.enroll_requests)
     await processor(config, sender).process([msgs.envelope(enroll_command("alice", b"FAKE:alice:1"))])
     assert sender.on(config.topics.enrollment_images) == []
+
+
+class SenderEnds:
+    """End offsets as the fake sender's log stands: what a broker's high-water marks say."""
+
+    def __init__(self, sender: FakeSender) -> None:
+        self.sender = sender
+
+    async def of(self, topic: str) -> dict[int, int]:
+        return {p: self.sender._offsets.get((topic, p), 0) for p in range(self.sender.partitions)}
+
+
+async def test_an_erasure_is_forwarded_between_the_enrollments_around_it(config: Settings) -> None:
+    """Enroll, erase, enroll again in one batch: the erasure's barrier covers the first face
+    and not the second, and it is forwarded after the first embedding is acknowledged."""
+    topics = config.topics
+    sender = FakeSender()
+    msgs = MessageFactory(topics.enroll_requests)
+    erase = Envelope.wrap(
+        ErasePerson(erasure_id="e1", person_id="alice", requested_by="k"), correlation_id="e1"
+    )
+    worker = EnrollProcessor(
+        config, DeterministicFakeEngine(), metrics(), sender, known_reply_topics(config), SenderEnds(sender)
+    )
+    await worker.process(
+        [
+            msgs.envelope(enroll_command("alice", b"FAKE:alice:1")),
+            msgs.raw(encode(erase), key=b"alice", headers={"event_type": "ErasePerson"}),
+            msgs.envelope(enroll_command("alice", b"FAKE:alice:2", enrollment_id="enr-2")),
+        ]
+    )
+    before, after = sender.on(topics.embeddings)
+    (forwarded,) = sender.on(topics.erasure_requests)
+    assert forwarded.key_str == "alice"
+    order = [s.topic for s in sender.sent]
+    assert order.index(topics.embeddings) < order.index(topics.erasure_requests)
+    assert len(order) - order[::-1].index(topics.embeddings) - 1 > order.index(topics.erasure_requests)
+    barrier = forwarded.payload(ErasePerson).barrier
+    assert before.offset < barrier[before.partition]
+    assert after.offset >= barrier[after.partition]
+    assert forwarded.payload(ErasePerson).outcomes_barrier  # the first outcome lies below it
+
+
+async def test_a_malformed_erasure_is_dead_lettered(config: Settings) -> None:
+    sender = FakeSender()
+    msgs = MessageFactory(config.topics.enroll_requests)
+    worker = EnrollProcessor(
+        config, DeterministicFakeEngine(), metrics(), sender, known_reply_topics(config), SenderEnds(sender)
+    )
+    await worker.process([msgs.raw(b'{"not": "an envelope"}', headers={"event_type": "ErasePerson"})])
+    assert sender.on(config.topics.erasure_requests) == []
+    (letter,) = sender.on(config.topics.dead_letter)
+    assert letter.payload(DeadLetter).stage == "enroll"

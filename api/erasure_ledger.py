@@ -1,0 +1,129 @@
+"""What the facade knows of erasures: the erasure ledger topic, read from its beginning.
+
+Every facade instance reads the whole ledger, so a receipt can be asked of any of them. The
+ledger holds ids, person ids and face ids only (no biometric data) and erasures are rare, so
+the entries stay in memory; the topic's retention (a year) bounds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from core.errors import FacestreamError
+from core.kafka import decode, header_map, make_admin, make_consumer, partitions_of, peek_head
+from core.logging import get_logger
+from core.settings import Settings
+from schemas.envelope import Header
+from schemas.events import ErasureRequested, FaceErased, PersonErased
+
+log = get_logger(__name__)
+
+Outcome = PersonErased | FaceErased
+_TYPES: dict[str, type[ErasureRequested | PersonErased | FaceErased]] = {
+    t.__name__: t for t in (ErasureRequested, PersonErased, FaceErased)
+}
+
+
+@dataclass
+class LedgerEntry:
+    requested: ErasureRequested | None = None
+    requested_at: datetime | None = None
+    outcome: Outcome | None = None
+    outcome_at: datetime | None = None
+    # Where the outcome sits on the ledger: the projector has applied it once past it.
+    outcome_partition: int | None = None
+    outcome_offset: int | None = None
+
+
+class ErasureLedger:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = settings.topics.erasures
+        self.entries: dict[str, LedgerEntry] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._committed: tuple[float, dict[tuple[str, int], int]] = (0.0, {})
+
+    async def start(self) -> None:
+        self.consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
+        self.admin: AIOKafkaAdminClient = make_admin(self.settings)
+        await self.consumer.start()
+        await self.admin.start()
+        partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.consumer, self.topic)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._follow(), name="erasure-ledger")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+        await self.admin.close()
+
+    def get(self, erasure_id: str) -> LedgerEntry | None:
+        return self.entries.get(erasure_id)
+
+    def note(
+        self,
+        fact: ErasureRequested | PersonErased | FaceErased,
+        *,
+        at: datetime,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        entry = self.entries.setdefault(fact.erasure_id, LedgerEntry())
+        if isinstance(fact, ErasureRequested):
+            entry.requested, entry.requested_at = fact, at
+        else:
+            entry.outcome, entry.outcome_at = fact, at
+            entry.outcome_partition, entry.outcome_offset = partition, offset
+
+    async def projector_offsets(self) -> dict[tuple[str, int], int]:
+        """The projector group's committed offsets, (topic, partition) -> next offset; asked of
+        the broker at most once a second."""
+        fetched_at, cached = self._committed
+        if time.monotonic() - fetched_at < 1.0:
+            return cached
+        try:
+            offsets = await self.admin.list_consumer_group_offsets(f"{self.settings.topic_prefix}.projector")
+        except KafkaError as exc:
+            log.warning("projector_offsets_unavailable", error=str(exc))
+            return cached
+        committed = {
+            (tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0
+        }
+        self._committed = (time.monotonic(), committed)
+        return committed
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=1000)
+            except KafkaError as exc:
+                log.warning("erasure_ledger_fetch_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            for records in batches.values():
+                for record in records:
+                    kind = header_map(record.headers).get(Header.EVENT_TYPE) or getattr(
+                        peek_head(record.value), "type", None
+                    )
+                    fact_type = _TYPES.get(kind or "")
+                    if fact_type is None:
+                        continue
+                    try:
+                        envelope = decode(record.value, fact_type)
+                    except FacestreamError:
+                        continue
+                    self.note(
+                        envelope.payload, at=envelope.time, partition=record.partition, offset=record.offset
+                    )
