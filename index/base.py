@@ -55,6 +55,23 @@ class IndexCorrupt(FacestreamError):
         super().__init__(ErrorCode.INTERNAL, message)
 
 
+class Saveable(Protocol):
+    """What ``write_snapshot`` needs: an index, or a frozen view of one (``LabelledIndex.frozen``)."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+    def save(self, path: Path) -> None: ...
+
+    def stats(self) -> IndexStats: ...
+
+
 @runtime_checkable
 class VectorIndex(Protocol):
     """Faces (face id -> person id, unit vector) searchable by cosine similarity.

@@ -116,6 +116,9 @@ class LabelledIndex(ABC):
         cheap enough to take between two applied batches; None where the backend cannot."""
         return None
 
+    def _prepare_vectors(self, adding: int, overwriting: bool) -> None:  # noqa: B027 (optional hook)
+        """Do now, with searches still running, the copying the next change would need."""
+
     def _stored_labels(self) -> np.ndarray | None:
         """The labels the backend holds, if it can tell; checked against the ids on load."""
         return None
@@ -229,6 +232,17 @@ class LabelledIndex(ABC):
         """
         vectors = self._freeze_vectors()
         return None if vectors is None else FrozenIndex(self._ids_now(), vectors)
+
+    def prepare_changes(self, faces: Iterable[str], removals: Iterable[str]) -> None:
+        """Get ready to add ``faces`` and remove ``removals`` without copying under a lock.
+
+        Reads the index only (safe beside a search): a backend that shares its storage with a
+        frozen view or a mapped file, or that must grow it, copies it here, so the change that
+        follows under the caller's lock is cheap. Optional: changes work without it.
+        """
+        faces = list(faces)
+        overwriting = any(f in self._label_of for f in faces) or any(f in self._label_of for f in removals)
+        self._prepare_vectors(len(faces), overwriting)
 
     def _ids_now(self) -> _Ids:
         # _face_of and _person_of are filled and emptied together: the same key order.

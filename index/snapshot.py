@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ErrorCode, FacestreamError
 from index import registry
-from index.base import VectorIndex
+from index.base import Saveable, VectorIndex
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -93,12 +93,13 @@ class LoadedSnapshot:
 
 
 def write_snapshot(
-    index: VectorIndex, directory: Path, *, offsets: dict[int, int], topic: str
+    index: Saveable, directory: Path, *, offsets: dict[int, int], topic: str
 ) -> SnapshotManifest:
     """Persist ``index`` with the offsets it reflects; returns the manifest written.
 
-    ``offsets`` maps each partition of ``topic`` to the next offset to read. Call it between
-    applied batches: the index must not change while it is being saved.
+    ``offsets`` maps each partition of ``topic`` to the next offset to read. Pass a frozen view
+    (``LabelledIndex.frozen()``) taken between applied batches, or an index that does not change
+    while it is being saved.
     """
     for partition, offset in offsets.items():
         if not _is_int(partition) or not _is_int(offset) or partition < 0 or offset < 0:

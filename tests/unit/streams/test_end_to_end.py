@@ -112,12 +112,12 @@ async def test_replica_answers_queries_from_the_log(config: Settings) -> None:
 
     pending, letters = PendingChanges(), []  # type: ignore[var-annotated]
     for record in as_records(enrolled, config.topics.embeddings):
-        replica._fold(record, pending, letters)  # type: ignore[arg-type]
-    pending.apply(replica.index)
-    assert letters == [] and len(replica.index) == 10
+        replica.follower.fold(record, pending, letters)  # type: ignore[arg-type]
+    pending.apply(replica.state.index)
+    assert letters == [] and len(replica.state.index) == 10
 
     asked = await identify(config, engine, b"FAKE:carol:new", b"FAKE:nobody:1")
-    outputs = await replica._answer_all(as_records(asked, config.topics.identify_queries))  # type: ignore[arg-type]
+    outputs = await replica.server.handle(as_records(asked, config.topics.identify_queries))  # type: ignore[arg-type]
     assert [o.topic for o in outputs] == [REPLY_TOPIC, REPLY_TOPIC]
     carol, nobody = (o.envelope.payload for o in outputs)
     assert isinstance(carol, FaceSearched) and isinstance(nobody, FaceSearched)
@@ -161,7 +161,7 @@ async def test_replica_dead_letters_a_malformed_query(config: Settings) -> None:
             ]
         )
     ]
-    outputs = await replica._answer_all([*poison, good])  # type: ignore[arg-type]
+    outputs = await replica.server.handle([*poison, good])  # type: ignore[arg-type]
     kinds = [type(o.envelope.payload) for o in outputs]
     assert kinds.count(FaceSearched) == 1
     assert kinds.count(DeadLetter) == 5
@@ -201,8 +201,8 @@ async def test_replica_dead_letters_unusable_embeddings(config: Settings) -> Non
     tombstone = FakeMessage(good.topic, 0, 61, b"gone", None, [])
     pending, letters = PendingChanges(), []  # type: ignore[var-annotated]
     for record in [*poison, garbage, tombstone, good]:
-        replica._fold(record, pending, letters)  # type: ignore[arg-type]
-    pending.apply(replica.index)
-    assert len(replica.index) == 1
+        replica.follower.fold(record, pending, letters)  # type: ignore[arg-type]
+    pending.apply(replica.state.index)
+    assert len(replica.state.index) == 1
     reasons = [o.envelope.payload.reason for o in letters]
     assert reasons == ["invalid_message"] * 3 + ["model_mismatch", "invalid_message"]
