@@ -3,15 +3,19 @@
 Order matters: byte size, then magic bytes, then the header's pixel count, and only then the
 (expensive, attack-surface) pixel decode restricted to the one sniffed Pillow plugin.
 
-Large JPEGs are decoded at a reduced DCT scale (`Image.draft`) when the image is far bigger
-than detection and alignment need; `DecodedImage.scale` records decoded/original so callers map
-coordinates back to original pixels (`original = decoded / scale`).
+Large JPEGs are decoded at a reduced DCT scale (`Image.draft`: libjpeg scales while it
+inverse-transforms, so a 1/4-scale decode does a fraction of the work) when the image is far
+bigger than detection needs; `DecodedImage.scale` records decoded/original so callers map
+coordinates back to original pixels (`original = decoded / scale`). Where a face needs more
+pixels than the reduced image holds (a small face in a big photo), `DecodedImage.at_scale`
+decodes the same bytes again, through the same checks, at the scale asked for (full resolution
+at most), once per scale and image.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -52,6 +56,20 @@ class DecodedImage:
     format: str  # one of SUPPORTED
     original_size: tuple[int, int]  # (width, height) of the full-resolution, oriented image
     scale: float  # decoded width / original width (1.0 unless a JPEG was drafted)
+    # What `at_scale` needs to decode again; the decodes it made, by DCT scale denominator.
+    _source: tuple[bytes, DecodeLimits] | None = field(default=None, repr=False)
+    _finer: dict[int, DecodedImage] = field(default_factory=dict, repr=False)
+
+    def at_scale(self, scale: float) -> DecodedImage:
+        """This image decoded at ``scale`` of the original or finer (the nearest DCT scale,
+        1/8 to 1); ``self`` when it already is. Only a drafted JPEG is ever decoded again."""
+        if self.scale >= min(scale, 1.0) or self._source is None:
+            return self
+        denominator = next((d for d in (8, 4, 2) if 1 / d >= scale), 1)
+        if denominator not in self._finer:
+            data, limits = self._source
+            self._finer[denominator] = _decode(data, limits, reduce_to=1 / denominator)
+        return self._finer[denominator]
 
 
 def sniff_format(data: bytes) -> str:
@@ -114,6 +132,13 @@ def _oriented_size(img: Image.Image) -> tuple[int, int]:
 
 
 def decode_image(data: bytes, limits: DecodeLimits) -> DecodedImage:
+    """Decode untrusted bytes; a big JPEG at the smallest DCT scale that keeps its longer side
+    at ``limits.draft_min_side`` or more."""
+    return _decode(data, limits, reduce_to=None)
+
+
+def _decode(data: bytes, limits: DecodeLimits, *, reduce_to: float | None) -> DecodedImage:
+    """``reduce_to``: None for the draft limit; otherwise the DCT scale wanted (1: full)."""
     if len(data) > limits.max_bytes:
         raise FacestreamError(
             ErrorCode.IMAGE_TOO_LARGE,
@@ -133,9 +158,9 @@ def decode_image(data: bytes, limits: DecodeLimits) -> DecodedImage:
                 f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels}",
             )
         original = _oriented_size(img)
-        if fmt == "JPEG" and limits.draft_min_side and max(width, height) > limits.draft_min_side:
+        ratio = _draft_ratio(fmt, width, height, limits, reduce_to)
+        if ratio < 1.0:
             # draft() picks the smallest DCT scale whose result still covers the requested box.
-            ratio = limits.draft_min_side / max(width, height)
             img.draft("RGB", (max(1, int(width * ratio)), max(1, int(height * ratio))))
         img.load()
         rgb = _to_rgb(ImageOps.exif_transpose(img) or img)
@@ -150,4 +175,23 @@ def decode_image(data: bytes, limits: DecodeLimits) -> DecodedImage:
         raise FacestreamError(ErrorCode.UNDECODABLE_IMAGE, f"cannot decode {fmt}: {exc!r}") from exc
     arr = np.asarray(rgb, dtype=np.uint8)
     bgr = np.ascontiguousarray(arr[:, :, ::-1])
-    return DecodedImage(bgr=bgr, format=fmt, original_size=original, scale=bgr.shape[1] / original[0])
+    scale = bgr.shape[1] / original[0]
+    return DecodedImage(
+        bgr=bgr,
+        format=fmt,
+        original_size=original,
+        scale=scale,
+        _source=(data, limits) if scale < 1.0 else None,
+    )
+
+
+def _draft_ratio(fmt: str, width: int, height: int, limits: DecodeLimits, reduce_to: float | None) -> float:
+    """The box to ask draft() for, as a fraction of the stored size (1: no reduction)."""
+    if fmt != "JPEG":
+        return 1.0
+    if reduce_to is not None:
+        return min(1.0, reduce_to)
+    longest = max(width, height)
+    if not limits.draft_min_side or longest <= limits.draft_min_side:
+        return 1.0
+    return limits.draft_min_side / longest

@@ -114,8 +114,9 @@ def build_engine(settings: Settings) -> FaceEngine:
         limits=DecodeLimits(
             max_bytes=settings.max_image_bytes,
             max_pixels=settings.max_image_pixels,
-            # Twice the detection size keeps faces sharp enough for the 112 px crop.
-            draft_min_side=2 * settings.detection_max_side,
+            # Detection's size: a face the reduced image does not resolve for the 112 px crop
+            # is cropped from a finer decode (engine.crop).
+            draft_min_side=settings.detection_max_side,
         ),
         multi_face_policy=settings.multi_face_policy,
     )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.errors import ErrorCode, FacestreamError
-from engine.align import align
+from engine.crop import aligned_crop
 from engine.decode import DecodeLimits, decode_image
 from engine.detector import DetectedFace, Detector
 from engine.liveness import DEFAULT_LIVENESS_THRESHOLD, LivenessCheck, NoLiveness
@@ -81,7 +81,7 @@ class FaceEngine:
         faces: list[PreparedFace] = []
         rejections: list[FacestreamError] = []
         for face in chosen:
-            crop = align(decoded.bgr, face.landmarks)
+            crop = aligned_crop(decoded, face.landmarks)  # finer decode if the face needs it
             x, y, w, h = (v * back for v in face.bbox)
             report = self._quality.assess(
                 crop, landmarks=face.landmarks, det_score=face.score, face_size=min(w, h)
