@@ -1,6 +1,14 @@
-"""Engine benchmark: per-stage latency by image size, and batched vs one-by-one embedding.
+"""Engine benchmark: per-stage latency by image size, batched vs one-by-one embedding, and the
+detector table (every detector the pack ships, on the sample photos, group scenes and degraded
+copies).
 
     .venv/bin/python -m bench.engine [--faces ../shared/faces] [--rounds 3] [--batch 16]
+                                     [--detectors-only]
+
+Detector table, per detector: faces found, rank-1 through the whole pipeline and genuine /
+impostor separation (d') on the clean photos and on each degraded copy (`engine.degrade`;
+probes against the clean photos of other images), faces found on the group scenes, and detection
+latency by image size (detectors alternate photo by photo, so load on the host hits both alike).
 
 Stages are timed separately on each sample photo (decode, detect, align, embed one crop) and
 grouped by the photo's size in megapixels. Then every aligned crop is embedded one call per
@@ -110,17 +118,68 @@ def batching(engine, crops: list[np.ndarray], batch: int, rounds: int) -> dict:
     }
 
 
+def detector_table(settings: Settings, faces: Path, rounds: int) -> dict:
+    from engine.degrade import VARIANTS
+    from engine.packs import get_pack
+    from engine.quality_eval import face_widths
+    from engine.robustness import Photo, comparisons, rank1_hits, run_probes, summarise, variant_images
+
+    pack = get_pack(settings.model_pack)
+    kinds = pack.detector_kinds()
+    engines = {k: build_engine(settings.model_copy(update={"detector": k})) for k in kinds}
+    with (faces / "manifest.csv").open() as fh:
+        photos = [Photo(faces / row["path"], row["identity"]) for row in csv.DictReader(fh)]
+    reference = engines[pack.detector_kind]
+    images = variant_images(
+        photos, VARIANTS, face_widths=face_widths(reference, photos), limits=reference.limits
+    )
+    table: dict = {}
+    for kind, engine in engines.items():
+        probes = run_probes(engine, photos, images)
+        comps = comparisons(probes)
+        hits = rank1_hits(probes, comps)
+        table[kind] = {"variants": [summarise(probes, v, comps, hits) for v in ("clean", *VARIANTS)]}
+    scenes = sorted((faces / "scenes").glob("*")) if (faces / "scenes").is_dir() else []
+    for kind, engine in engines.items():
+        table[kind]["scenes_faces_found"] = {
+            p.name: len(engine._detector.detect(decode_image(p.read_bytes(), engine.limits).bgr))
+            for p in scenes
+        }
+    timings: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in kinds}
+    decoded = [decode_image(p.path.read_bytes(), reference.limits) for p in photos]
+    for _ in range(rounds):
+        for image in decoded:
+            for kind, engine in engines.items():
+                _, ms = timed(engine._detector.detect, image.bgr)
+                timings[kind][size_class(*image.original_size)].append(ms)
+    for kind in kinds:
+        table[kind]["detect_ms_by_size"] = {
+            name: stats(timings[kind][name]) for _, name in SIZE_CLASSES if timings[kind][name]
+        }
+    table["scrfd"] = {
+        "available": False,
+        "why": "no registry package ships SCRFD weights (checked: PyPI scrfd 0.3.0, "
+        "person-pose-faceid 0.4.2, cerberus-package-1 0.0.5 carry code only); the InsightFace "
+        "packs' SCRFD needs `models pull buffalo_l --allow-unverified` (non-commercial)",
+    }
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_faces = os.environ.get("FACESTREAM_FACES_DIR", str(REPO.parent / "shared" / "faces"))
     parser.add_argument("--faces", type=Path, default=Path(default_faces))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--detectors-only", action="store_true", help="Only the detector table.")
     args = parser.parse_args()
 
     settings = Settings()
     if not settings.models_dir.is_absolute():
         settings = settings.model_copy(update={"models_dir": REPO / settings.models_dir})
+    if args.detectors_only:
+        print(json.dumps({"detectors": detector_table(settings, args.faces, args.rounds)}, indent=2))
+        return
     engine = build_engine(settings)
     images = [p.read_bytes() for p in load_paths(args.faces)]
     engine.prepare(images[0])  # warm-up
@@ -132,6 +191,7 @@ def main() -> None:
         "rounds": args.rounds,
         "stages_by_size": stages,
         "embedding": batching(engine, crops, args.batch, args.rounds),
+        "detectors": detector_table(settings, args.faces, args.rounds),
     }
     print(json.dumps(report, indent=2))
 

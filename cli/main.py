@@ -265,10 +265,34 @@ def models_list() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Set FACESTREAM_THRESHOLD=<recommended> in this .env-style file (env vars still win).",
 )
-def evaluate(dataset_dir: Path, as_json: bool, target_far: float, write_config: Path | None) -> None:
-    """Accuracy and threshold calibration on DATASET_DIR (a folder per person): rank-1
-    (leave-one-out), genuine/impostor scores, ROC/DET, TAR at FAR 1e-2/1e-3/1e-4."""
+@click.option(
+    "--quality",
+    is_flag=True,
+    help="Quality calibration instead: EDC of each quality signal on the photos and degraded "
+    "copies, enrollment with and without low-quality faces, recommended bars.",
+)
+@click.option(
+    "--variants",
+    default="down64,down48,down32,grey,jpeg20,blur,rot30,down16,blur10",
+    show_default=True,
+    help="Degraded copies made for --quality (engine.degrade).",
+)
+def evaluate(
+    dataset_dir: Path,
+    as_json: bool,
+    target_far: float,
+    write_config: Path | None,
+    quality: bool,
+    variants: str,
+) -> None:
+    """Accuracy and threshold calibration on DATASET_DIR (a folder per person, a root holding
+    `people/`, or a manifest.csv): rank-1 (leave-one-out), genuine/impostor scores, ROC/DET, TAR
+    at FAR 1e-2/1e-3/1e-4; with --quality, the quality bars' calibration (docs/engine.md)."""
     from core.errors import FacestreamError
+
+    if quality:
+        _evaluate_quality(dataset_dir, as_json, [v for v in variants.split(",") if v])
+        return
     from engine.calibrate import config_threshold, embed_dataset, load_dataset, write_env_threshold
     from engine.evaluation import evaluate as evaluate_scores
     from engine.factory import build_engine
@@ -310,6 +334,43 @@ def evaluate(dataset_dir: Path, as_json: bool, target_far: float, write_config: 
     click.echo(f"recommended threshold at FAR {target_far:g}: {threshold}")
     for failure in embedded.failures:
         click.echo(f"skipped {failure['path']}: {failure['code']}", err=True)
+
+
+def _evaluate_quality(dataset_dir: Path, as_json: bool, variants: list[str]) -> None:
+    from core.errors import FacestreamError
+    from engine.calibrate import load_dataset
+    from engine.factory import build_engine
+    from engine.packs import get_pack
+    from engine.quality_eval import quality_report
+    from engine.robustness import Photo
+
+    settings = _settings()
+    try:
+        photos = [Photo(s.path, s.identity) for s in load_dataset(dataset_dir)]
+        engine = build_engine(settings)
+        report = quality_report(
+            engine,
+            photos,
+            variants,
+            threshold=settings.threshold,
+            span=get_pack(settings.model_pack).quality_norm,
+        )
+    except FacestreamError as exc:
+        raise click.ClickException(f"{exc.code.value}: {exc.message}") from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = {"dataset": str(dataset_dir), "model": engine.model.id, **report}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for name, signal in report["signals"].items():
+        click.echo(f"EDC area ({name}): {signal['edc_area']}")
+    click.echo(f"chosen signal: {report['chosen_signal']}; bars: {report['bars']}")
+    for row in report["per_variant"]:
+        click.echo(
+            f"{row['variant']:>8}: found {row['found']}/{row['probes']}, rank-1 {row['rank1']}, "
+            f"quality median {row['quality_median']}, refused at auto {row['refused_at_auto']}"
+        )
 
 
 @main.group()

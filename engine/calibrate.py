@@ -1,12 +1,15 @@
 """Run an engine over a labelled folder and persist a chosen threshold (`facestream eval`).
 
-Dataset layout: DATASET_DIR/<identity>/<image files>, a folder per person (LFW-style). Files
-are sniffed by content, not extension; anything the engine refuses (no face, low quality,
+Dataset layout: DATASET_DIR/<identity>/<image files>, a folder per person (LFW-style); or a root
+holding such a folder as `people/` (then `scenes/` and other siblings are ignored), or a
+`manifest.csv` with `path,identity` columns (paths relative to the root). Files are sniffed by
+content, not extension; anything the engine refuses (no face, low quality,
 undecodable...) is reported as a failure with its code, never silently dropped.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import re
@@ -36,11 +39,35 @@ class EmbeddedSet:
     failures: list[dict[str, str]] = field(default_factory=list)  # path, code, message
 
 
+MANIFEST = "manifest.csv"
+PEOPLE = "people"
+
+
 def load_dataset(root: Path) -> list[Sample]:
-    """Every regular, non-hidden file one level below each non-hidden identity folder."""
+    """A manifest.csv if the root has one; else the folder-per-person tree under `people/` if
+    there is one, else under the root itself."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} does not exist")
+    if (root / MANIFEST).is_file():
+        return _from_manifest(root)
+    return _from_folders(root / PEOPLE if (root / PEOPLE).is_dir() else root)
+
+
+def _from_manifest(root: Path) -> list[Sample]:
+    with open(root / MANIFEST, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"path", "identity"} <= set(rows[0]):
+        raise ValueError(f"{root / MANIFEST} needs `path,identity` columns and at least one row")
+    samples = [Sample(root / row["path"], row["identity"]) for row in rows]
+    missing = [str(s.path) for s in samples if not s.path.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root / MANIFEST} lists missing files: {', '.join(missing[:3])}")
+    return samples
+
+
+def _from_folders(root: Path) -> list[Sample]:
+    """Every regular, non-hidden file one level below each non-hidden identity folder."""
     samples = [
         Sample(path, person.name)
         for person in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -48,7 +75,10 @@ def load_dataset(root: Path) -> list[Sample]:
         if path.is_file() and not path.name.startswith(".")
     ]
     if not samples:
-        raise ValueError(f"{root} holds no images in per-person folders (DATASET_DIR/<person>/<image>)")
+        raise ValueError(
+            f"{root} holds no images in per-person folders (DATASET_DIR/<person>/<image>, "
+            f"DATASET_DIR/{PEOPLE}/<person>/<image>, or DATASET_DIR/{MANIFEST})"
+        )
     return samples
 
 

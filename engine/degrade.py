@@ -9,6 +9,9 @@ the clean photo; sizes and blur are relative to it so that every photo is degrad
     jpeg20                     re-encoded at JPEG quality 20
     blur                       Gaussian blur, sigma = face width / 40
     rot30                      rotated 30 degrees in plane (canvas grown, corners black)
+
+`EXTREME` variants go past what a recognizer can use (a 16 px face, blur at sigma = face width
+/ 10): quality calibration needs faces on both sides of every bar.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import cv2
 import numpy as np
 
 VARIANTS: tuple[str, ...] = ("down64", "down48", "down32", "grey", "jpeg20", "blur", "rot30")
+EXTREME: tuple[str, ...] = ("down16", "blur10")
 
 
 def _jpeg(image: np.ndarray, quality: int = 95) -> bytes:
@@ -56,9 +60,11 @@ _MAKERS: dict[str, Callable[[np.ndarray, float], bytes]] = {
     "down64": lambda bgr, fw: downscaled(bgr, fw, 64),
     "down48": lambda bgr, fw: downscaled(bgr, fw, 48),
     "down32": lambda bgr, fw: downscaled(bgr, fw, 32),
+    "down16": lambda bgr, fw: downscaled(bgr, fw, 16),
     "grey": lambda bgr, fw: _jpeg(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)),
     "jpeg20": lambda bgr, fw: _jpeg(bgr, 20),
     "blur": lambda bgr, fw: _jpeg(cv2.GaussianBlur(bgr, (0, 0), max(0.5, fw / 40))),
+    "blur10": lambda bgr, fw: _jpeg(cv2.GaussianBlur(bgr, (0, 0), max(0.5, fw / 10))),
     "rot30": lambda bgr, fw: rotated(bgr, 30.0),
 }
 
@@ -68,5 +74,5 @@ def degrade(bgr: np.ndarray, variant: str, *, face_width: float) -> bytes:
     try:
         maker = _MAKERS[variant]
     except KeyError:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}") from None
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(_MAKERS)}") from None
     return maker(bgr, face_width)

@@ -119,4 +119,5 @@ def build_engine(settings: Settings) -> FaceEngine:
             draft_min_side=settings.detection_max_side,
         ),
         multi_face_policy=settings.multi_face_policy,
+        quality_norm=pack.quality_norm if settings.quality_signal == "norm" else None,
     )

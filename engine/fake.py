@@ -68,7 +68,7 @@ class DeterministicFakeEngine:
             raise FacestreamError(ErrorCode.UNDECODABLE_IMAGE, "bad FAKE quality") from None
         return [_face(parts[1], parts[2], quality, 150.0)]
 
-    def prepare(self, image: bytes, *, quality_min: float = 0.0) -> PreparedImage:
+    def prepare(self, image: bytes) -> PreparedImage:
         faces = self._faces(image)
         chosen = select_faces(
             faces,
@@ -76,12 +76,6 @@ class DeterministicFakeEngine:
             area=[f.bbox.width * f.bbox.height for f in faces],
             score=[f.det_score for f in faces],
         )
-        kept = [f for f in chosen if f.quality >= quality_min]
-        if not kept:
-            raise FacestreamError(
-                ErrorCode.LOW_QUALITY, f"face quality {chosen[0].quality:.2f} is below {quality_min:.2f}"
-            )
-        chosen = kept
         return PreparedImage(
             faces=chosen,
             face_count=len(faces),
@@ -90,6 +84,9 @@ class DeterministicFakeEngine:
             format="FAKE",
             size=(320, 320),
         )
+
+    def embed_scored(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, None]:
+        return self.embed(crops), None  # the quality chosen in the FAKE bytes stands
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         out = np.zeros((len(crops), self.model.dim), np.float32)

@@ -83,6 +83,9 @@ class ModelPack:
     recognizer_version: str
     embedding_dim: int
     files: tuple[ModelFile, ...]
+    # The recognizer's pre-normalisation embedding norm that maps to quality 0 and 1 (linear,
+    # clipped); None: the pack's quality is the image heuristic (engine.quality.DefaultQuality).
+    quality_norm: tuple[float, float] | None = None
 
     def file(self, role: Role) -> ModelFile | None:
         if role == "detector":
@@ -163,6 +166,9 @@ PACKS: dict[str, ModelPack] = {
         detector_kind="retinaface",
         recognizer_version="faceplugin-fr_feature-0.0.1",
         embedding_dim=512,
+        # fr_feature's norms: clean press photos 3.0-4.2 (median 3.7), the same blurred 2.7-3.5;
+        # chosen over the image heuristic by EDC (docs/engine.md, "Quality").
+        quality_norm=(2.0, 4.0),
         files=(
             _RETINAFACE,
             _YUNET,

@@ -1,11 +1,12 @@
 """The real engine: bytes -> decode -> detect -> policy -> align + quality gate -> liveness gate;
 crops -> embeddings.
 
-Gates: a face whose quality is below the call's `quality_min` (the bar of the caller's quality
-filter, `engine.quality_policy`; 0 = no filter) raises LOW_QUALITY naming its weakest factor;
-a face whose spoof score is above `liveness_threshold` raises SPOOF_SUSPECTED. Under the "all"
-policy, faces failing a gate are dropped and the error is raised only when none is left.
-Quality runs first because it is cheap; liveness only sees faces that passed it.
+`prepare` scores every face with the image heuristic (`quality_factors`, which name the reason
+for a low score); `embed_scored` returns each face's final quality, from the recognizer's
+embedding norm when the pack calibrates one. The quality bar of the caller's filter is applied
+after embedding, by `engine.gate`. A face whose spoof score is above `liveness_threshold` raises
+SPOOF_SUSPECTED; under the "all" policy such faces are dropped and the error is raised only when
+none is left.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from engine.decode import DecodeLimits, decode_image
 from engine.detector import DetectedFace, Detector
 from engine.liveness import DEFAULT_LIVENESS_THRESHOLD, LivenessCheck, NoLiveness
 from engine.policy import POLICIES, select_faces
-from engine.quality import QualityScorer
+from engine.quality import QualityScorer, norm_quality
 from engine.recognizer import Recognizer
 from engine.types import PreparedFace, PreparedImage
 from schemas.events import BBox, ModelInfo
@@ -48,6 +49,7 @@ class FaceEngine:
         multi_face_policy: str = "largest",
         liveness: LivenessCheck | None = None,
         liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD,
+        quality_norm: tuple[float, float] | None = None,
     ) -> None:
         if multi_face_policy not in POLICIES:
             raise ValueError(f"unknown multi-face policy {multi_face_policy!r}")
@@ -58,9 +60,14 @@ class FaceEngine:
         self._policy = multi_face_policy
         self._liveness: LivenessCheck = liveness or NoLiveness()
         self._liveness_threshold = liveness_threshold
+        self._quality_norm = quality_norm
         self.model: ModelInfo = recognizer.model_info
 
-    def prepare(self, image: bytes, *, quality_min: float = 0.0) -> PreparedImage:
+    @property
+    def limits(self) -> DecodeLimits:
+        return self._limits
+
+    def prepare(self, image: bytes) -> PreparedImage:
         content_hash = hashlib.sha256(image).hexdigest()
         start = time.perf_counter()
         decoded = decode_image(image, self._limits)
@@ -79,30 +86,24 @@ class FaceEngine:
         start = time.perf_counter()
         back = 1.0 / decoded.scale  # decoded pixels -> original pixels
         faces: list[PreparedFace] = []
-        rejections: list[FacestreamError] = []
+        rejections: list[FacestreamError] = []  # liveness only
         for face in chosen:
             crop = aligned_crop(decoded, face.landmarks)  # finer decode if the face needs it
             x, y, w, h = (v * back for v in face.bbox)
             report = self._quality.assess(
                 crop, landmarks=face.landmarks, det_score=face.score, face_size=min(w, h)
             )
-            prepared = PreparedFace(
-                crop=crop,
-                bbox=BBox(x=x, y=y, width=w, height=h),
-                landmarks=(face.landmarks * back).astype(np.float32),
-                det_score=face.score,
-                quality=report.score,
-                quality_factors=report.factors,
-            )
-            if report.score < quality_min:
-                rejections.append(
-                    FacestreamError(
-                        ErrorCode.LOW_QUALITY,
-                        f"face quality {report.score:.2f} is below {quality_min:.2f}: {report.explain()}",
-                    )
+            faces.append(
+                PreparedFace(
+                    crop=crop,
+                    bbox=BBox(x=x, y=y, width=w, height=h),
+                    landmarks=(face.landmarks * back).astype(np.float32),
+                    det_score=face.score,
+                    quality=report.score,
+                    quality_factors=report.factors,
+                    quality_reason=report.explain(),
                 )
-            else:
-                faces.append(prepared)
+            )
         align_ms = _ms(start)
         timings = {"decode_ms": decode_ms, "detect_ms": detect_ms, "align_ms": align_ms}
 
@@ -137,6 +138,16 @@ class FaceEngine:
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(n, dim) float32, each row L2-normalised; crops are micro-batched."""
         return self._recognizer.embed(crops)
+
+    def embed_scored(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Embeddings and, when the pack calibrates its recognizer's norm, each face's quality
+        from it (None: the image heuristic from `prepare` stands)."""
+        raw = self._recognizer.features(crops)
+        norms = np.linalg.norm(raw, axis=1)
+        vectors = (raw / np.maximum(norms, 1e-12)[:, None]).astype(np.float32)
+        if self._quality_norm is None:
+            return vectors, None
+        return vectors, norm_quality(norms, self._quality_norm)
 
     def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """The recognizer's output before L2 normalisation (for quality studies)."""

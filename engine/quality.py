@@ -102,6 +102,14 @@ def head_pose(landmarks: np.ndarray) -> tuple[float, float]:
     return math.degrees(math.asin(offset)), roll
 
 
+def norm_quality(norms: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """Quality in [0, 1] from the recognizer's pre-normalisation embedding norms: `span[0]` -> 0,
+    `span[1]` -> 1, linear between, clipped. ArcFace-family losses make the norm grow with how
+    confidently the network recognises a face (the idea behind MagFace's magnitude)."""
+    low, high = span
+    return np.clip((np.asarray(norms, np.float64) - low) / (high - low), 0.0, 1.0)
+
+
 class DefaultQuality:
     def assess(
         self, crop: np.ndarray, *, landmarks: np.ndarray, det_score: float, face_size: float

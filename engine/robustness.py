@@ -49,17 +49,23 @@ class Probe:
 
 
 def variant_images(
-    photos: Sequence[Photo], variants: Sequence[str], *, face_widths: Sequence[float], limits: DecodeLimits
+    photos: Sequence[Photo],
+    variants: Sequence[str],
+    *,
+    face_widths: Sequence[float | None],
+    limits: DecodeLimits,
 ) -> list[tuple[int, str, bytes]]:
-    """(photo index, variant, bytes): the clean file as it is, and each degraded copy."""
+    """(photo index, variant, bytes): the clean file as it is, and each degraded copy (none for
+    a photo whose clean face was not found: `face_widths[i]` is None)."""
     out: list[tuple[int, str, bytes]] = []
     for i, photo in enumerate(photos):
         data = photo.path.read_bytes()
         out.append((i, CLEAN, data))
-        if not variants:
+        width = face_widths[i]
+        if not variants or width is None:
             continue
         bgr = decode_image(data, limits).bgr
-        out.extend((i, v, degrade(bgr, v, face_width=face_widths[i])) for v in variants)
+        out.extend((i, v, degrade(bgr, v, face_width=width)) for v in variants)
     return out
 
 

@@ -17,9 +17,11 @@ class PreparedFace:
     bbox: BBox  # original-image pixels, EXIF orientation applied
     landmarks: np.ndarray  # (5, 2) float32, original-image pixels, InsightFace order
     det_score: float
-    quality: float  # [0, 1], from the engine's QualityScorer
-    # The factors behind `quality` (detection, size, sharpness, pose), each in [0, 1].
+    quality: float  # [0, 1]: the image heuristic after `prepare`, the final score after the gate
+    # The image heuristic's factors (detection, size, sharpness, pose), each in [0, 1], and the
+    # sentence naming the weakest: why a face scores low, whichever signal scored it.
     quality_factors: dict[str, float] = field(default_factory=dict)
+    quality_reason: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,9 +39,14 @@ class Engine(Protocol):
 
     model: ModelInfo
 
-    def prepare(self, image: bytes, *, quality_min: float = 0.0) -> PreparedImage:
-        """Decode, detect, align and score; faces scoring below `quality_min` are refused
-        (LOW_QUALITY, naming the weakest factor). 0 refuses none."""
+    def prepare(self, image: bytes) -> PreparedImage:
+        """Decode, detect, align and score with the image heuristic; refuses nothing for quality
+        (the caller's bar is applied after embedding, by `engine.gate.apply_bar`)."""
         ...
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def embed_scored(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Embeddings, and each face's final quality when the engine derives it from the
+        embedding (None: the heuristic from `prepare` stands)."""
+        ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from core.metrics import Metrics
 from core.quality_policy import bar as quality_bar
 from core.quality_policy import resolve_filter
 from core.settings import TopicNames
+from engine.gate import apply_bar, scored
 from engine.types import Engine as FaceEngine
 from engine.types import PreparedImage
 from schemas.envelope import Envelope
@@ -55,10 +57,8 @@ def analyse_batch(
     """
     items = [Analysed(envelope=e) for e in envelopes]
     for item in items:
-        payload = item.envelope.payload
-        chosen = resolve_filter(getattr(payload, "quality_filter", None), default_filter)
         try:
-            item.prepared = engine.prepare(payload.image, quality_min=quality_bar(chosen))
+            item.prepared = engine.prepare(item.envelope.payload.image)
         except FacestreamError as exc:
             item.error = exc
         except Exception as exc:  # a decoder or model bug must not stall the partition
@@ -67,13 +67,23 @@ def analyse_batch(
     ready = [i for i in items if i.prepared is not None]
     started = time.perf_counter()
     crops = [face.crop for i in ready if i.prepared is not None for face in i.prepared.faces]
-    vectors = list(engine.embed(crops)) if crops else []
+    vectors, qualities = engine.embed_scored(crops) if crops else (np.zeros((0, 0)), None)
     embed_ms = (time.perf_counter() - started) * 1000 / max(len(ready), 1)
     position = 0
     for item in ready:
-        count = len(item.prepared.faces) if item.prepared is not None else 0
-        item.vectors = vectors[position : position + count]
+        if item.prepared is None:
+            continue
+        count = len(item.prepared.faces)
+        span = slice(position, position + count)
         position += count
+        faces = scored(item.prepared.faces, None if qualities is None else qualities[span])
+        chosen = resolve_filter(getattr(item.envelope.payload, "quality_filter", None), default_filter)
+        try:
+            kept, item.vectors = apply_bar(faces, list(vectors[span]), quality_bar(chosen))
+        except FacestreamError as exc:
+            item.error = exc  # no vector: the item is refused; its timings stay
+            continue
+        item.prepared = dataclasses.replace(item.prepared, faces=kept)
     for item in items:
         t = item.prepared.timings if item.prepared else {}
         item.timings = StageTimings(

@@ -21,6 +21,6 @@ def test_the_request_wins_else_the_operations_default() -> None:
 
 
 def test_low_quality_flag_is_the_auto_bar() -> None:
-    assert FLAG_BAR == BARS["auto"]
+    assert BARS["auto"] == FLAG_BAR
     assert is_low_quality(FLAG_BAR - 0.001) and not is_low_quality(FLAG_BAR)
     assert not is_low_quality(None)

@@ -65,3 +65,22 @@ def test_env_file_sets_threshold_but_env_var_wins(tmp_path: Path, monkeypatch) -
     assert Settings(_env_file=env).threshold == 0.392  # type: ignore[call-arg]
     monkeypatch.setenv("FACESTREAM_THRESHOLD", "0.6")
     assert Settings(_env_file=env).threshold == 0.6  # type: ignore[call-arg]
+
+
+def test_a_root_holding_people_is_read_like_a_folder_per_person(tmp_path: Path) -> None:
+    for person in ("ann", "bob"):
+        (tmp_path / "people" / person).mkdir(parents=True)
+        (tmp_path / "people" / person / "1.jpg").write_bytes(b"x")
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "group.jpg").write_bytes(b"x")
+    samples = load_dataset(tmp_path)
+    assert [(s.path.parent.name, s.identity) for s in samples] == [("ann", "ann"), ("bob", "bob")]
+
+
+def test_a_manifest_wins_and_missing_files_are_named(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "manifest.csv").write_text("path,identity\na.jpg,ann\n")
+    assert [(s.path.name, s.identity) for s in load_dataset(tmp_path)] == [("a.jpg", "ann")]
+    (tmp_path / "manifest.csv").write_text("path,identity\na.jpg,ann\ngone.jpg,bob\n")
+    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+        load_dataset(tmp_path)

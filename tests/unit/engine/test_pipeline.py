@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 
@@ -10,6 +11,7 @@ from PIL import Image
 from core.errors import ErrorCode, FacestreamError
 from engine.decode import DecodeLimits
 from engine.detector import DetectedFace
+from engine.gate import apply_bar, scored
 from engine.pipeline import FaceEngine
 from engine.quality import DEFAULT_QUALITY_MIN, DefaultQuality, QualityReport
 from schemas.events import ModelInfo
@@ -38,7 +40,12 @@ class StubDetector:
 
 
 class StubRecognizer:
+    """Embeds every crop as the same vector, of norm 3 before normalisation."""
+
     model_info = INFO
+
+    def features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        return np.full((len(crops), 4), 1.5, np.float32)
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         return np.ones((len(crops), 4), np.float32) / 2
@@ -138,8 +145,11 @@ class _Gated:
     def __init__(self, engine: FaceEngine, quality_min: float) -> None:
         self.engine, self.quality_min = engine, quality_min
 
-    def prepare(self, image: bytes):
-        return self.engine.prepare(image, quality_min=self.quality_min)
+    def prepare(self, image: bytes):  # type: ignore[no-untyped-def]
+        prepared = self.engine.prepare(image)
+        vectors, qualities = self.engine.embed_scored([f.crop for f in prepared.faces])
+        faces, _ = apply_bar(scored(prepared.faces, qualities), list(vectors), self.quality_min)
+        return dataclasses.replace(prepared, faces=faces)
 
 
 def _gated(faces, policy="largest", quality_min=0.5, liveness=None, draft=0) -> _Gated:
@@ -155,10 +165,27 @@ def _gated(faces, policy="largest", quality_min=0.5, liveness=None, draft=0) -> 
     return _Gated(engine, quality_min)
 
 
-def test_without_a_bar_no_face_is_refused_for_quality() -> None:
+def test_prepare_refuses_no_face_for_quality() -> None:
     engine = _gated([_face(50, 40, 100, 0.01)]).engine
     prepared = engine.prepare(encode(gradient(320, 240), "PNG"))
     assert prepared.faces[0].quality == 0.01
+    assert prepared.faces[0].quality_reason.startswith("sharpness 0.01")
+
+
+def test_embed_scored_turns_the_norm_into_quality_when_the_pack_calibrates_it() -> None:
+    crops = [np.zeros((112, 112, 3), np.uint8)] * 2
+    plain = _gated([]).engine
+    vectors, qualities = plain.embed_scored(crops)
+    assert qualities is None and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    calibrated = FaceEngine(
+        detector=StubDetector([]),
+        recognizer=StubRecognizer(),
+        quality=StubQuality(),
+        limits=DecodeLimits(max_bytes=10**7, max_pixels=10**8),
+        quality_norm=(2.0, 4.0),
+    )
+    vectors, qualities = calibrated.embed_scored(crops)
+    assert qualities is not None and np.allclose(qualities, 0.5)  # norm 3 on the 2..4 span
 
 
 def test_low_quality_face_is_rejected_naming_the_factor() -> None:
@@ -183,7 +210,7 @@ def test_real_default_quality_rejects_a_flat_crop() -> None:
     )
     flat = encode(Image.new("RGB", (320, 240), (128, 128, 128)), "PNG")
     with pytest.raises(FacestreamError) as info:
-        engine.prepare(flat, quality_min=DEFAULT_QUALITY_MIN)
+        _Gated(engine, DEFAULT_QUALITY_MIN).prepare(flat)
     assert info.value.code == ErrorCode.LOW_QUALITY and "sharpness 0.00" in info.value.message
 
 
@@ -208,11 +235,13 @@ def test_liveness_gate_raises_spoof_suspected_above_threshold() -> None:
     assert "liveness_ms" in passing.timings
 
 
-def test_liveness_sees_boxes_in_decoded_pixels_and_only_faces_that_passed_quality() -> None:
+def test_liveness_sees_boxes_in_decoded_pixels() -> None:
     check = StubLiveness(0.0)
     engine = _gated([_face(100, 50, 100, 0.9), _face(0, 0, 60, 0.1)], policy="all", liveness=check, draft=400)
     engine.prepare(encode(gradient(1600, 1200), "JPEG"))
-    assert check.boxes == [(100.0, 50.0, 100.0, 100.0)]  # drafted 1/4: detector's own pixels
+    # Drafted 1/4: the detector's own pixels. The quality bar comes after embedding, so the
+    # poor second face is checked too.
+    assert check.boxes == [(100.0, 50.0, 100.0, 100.0), (0.0, 0.0, 60.0, 60.0)]
 
 
 def test_no_liveness_by_default_adds_no_timing() -> None:

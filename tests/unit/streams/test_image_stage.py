@@ -19,10 +19,10 @@ from tests.unit.streams.factories import (
 
 
 class ExplodingEngine(DeterministicFakeEngine):
-    def prepare(self, image: bytes, *, quality_min: float = 0.0):  # type: ignore[no-untyped-def]
+    def prepare(self, image: bytes):  # type: ignore[no-untyped-def]
         if image == b"BOOM":
             raise RuntimeError("decoder bug")
-        return super().prepare(image, quality_min=quality_min)
+        return super().prepare(image)
 
 
 def test_analyse_batch_embeds_good_images_and_keeps_errors() -> None:
