@@ -31,6 +31,7 @@ from PIL import Image
 from sqlalchemy.engine import make_url
 
 from tests.fixtures.services import SCRIPTS, ServiceEndpoints
+from tests.integration.faults.log_records import LogCount, count_records
 from tests.integration.pipeline.stack import REPO, Stack, free_port, stack_env
 
 FACES_DIR = Path(os.environ.get("FACESTREAM_FACES_DIR", REPO.parent / "shared" / "faces"))
@@ -60,6 +61,14 @@ class FaultStack:
     @property
     def kafka(self) -> str:
         return self.stack.env["FACESTREAM_KAFKA_BOOTSTRAP"]
+
+    @property
+    def embeddings_topic(self) -> str:
+        return f"{self.prefix}.face.embeddings.v1"
+
+    def embeddings_on_the_log(self) -> LogCount:
+        """Records per face id on the embeddings topic itself (duplicates would show here)."""
+        return count_records(self.kafka, self.embeddings_topic)
 
     def start(self, name: str, *args: str, **env: str) -> None:
         with self._lock:
@@ -183,9 +192,11 @@ def launch_stack(
     *,
     name: str,
     api_keys: str | None = None,
+    extra_replicas: int = 0,
     **env: str,
 ) -> Iterator[FaultStack]:
-    """API, both faust workers, projector and one replica on a fresh prefix and database."""
+    """API, both faust workers, projector and one replica (process `replica`, id replica-a)
+    on a fresh prefix and database; `extra_replicas` more as replica-b, replica-c, ..."""
     db_name = f"fs_fault_{name}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_scratch_database(services.database_url, db_name, drop=False))
     database_url = make_url(services.database_url).set(database=db_name).render_as_string(hide_password=False)
@@ -209,7 +220,11 @@ def launch_stack(
         stack.cli("db", "migrate")
         stack.cli("topics", "create")
         running.start("replica", "replica", FACESTREAM_REPLICA_ID="replica-a")
+        for n in range(extra_replicas):
+            replica_id = f"replica-{chr(ord('b') + n)}"
+            running.start(replica_id, "replica", FACESTREAM_REPLICA_ID=replica_id)
         running.start("projector", "projector")
+        running.start("eraser", "eraser")
         running.start("enroll-worker", "worker", "enroll")
         running.start("identify-worker", "worker", "identify")
         running.start("api", "api")
@@ -230,18 +245,24 @@ def launch_stack(
 
 
 def require_local_service(service: str, address: str, default_port: int) -> None:
-    """Skip unless `address` is the local process that scripts/services/<service>.sh controls."""
+    """Fail unless `address` is the local process that scripts/services/<service>.sh controls.
+
+    A fault test that cannot restart its services has not tested anything: it fails (with what
+    to set) rather than skip. Point FACESTREAM_KAFKA_PORT / FACESTREAM_PG_PORT and the
+    endpoints at instances of your own to run it where the shared ones must not be touched.
+    """
     host, _, port = address.rpartition(":")
     local_port = int(
         os.environ.get(f"FACESTREAM_{'KAFKA' if service == 'kafka' else 'PG'}_PORT", default_port)
     )
     if host not in ("127.0.0.1", "localhost") or int(port) != local_port:
-        pytest.skip(
+        pytest.fail(
             f"{service} in use is {address}, not the local process that "
-            f"scripts/services/{service}.sh controls (127.0.0.1:{local_port}): cannot restart it"
+            f"scripts/services/{service}.sh controls (127.0.0.1:{local_port}): cannot restart it",
+            pytrace=False,
         )
     if subprocess.run([str(SCRIPTS / f"{service}.sh"), "status"], capture_output=True).returncode:
-        pytest.skip(f"{service} on {address} is not managed by scripts/services/{service}.sh")
+        pytest.fail(f"{service} on {address} is not managed by scripts/services/{service}.sh", pytrace=False)
 
 
 def service_script(service: str, action: str, timeout: float = 180) -> None:
@@ -300,8 +321,11 @@ def enroll_with_retry(
     with fault.client() as client:
         while time.monotonic() < deadline:
             try:
+                # No answer counts after the deadline: a request never outlives it.
                 response = client.post(
-                    f"/enroll/{person}", files=[("images", (f"{person}.jpg", photo))], timeout=40
+                    f"/enroll/{person}",
+                    files=[("images", (f"{person}.jpg", photo))],
+                    timeout=max(1.0, min(40.0, deadline - time.monotonic())),
                 )
             except httpx.HTTPError as exc:
                 tally.count(type(exc).__name__)
