@@ -32,8 +32,13 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first (cached while only the code changes).
+# Dependencies first, from pyproject.toml alone: this layer stays cached while only the code
+# changes.
 COPY pyproject.toml README.md LICENSE ./
+RUN pip install --upgrade pip \
+    && python -c "print(*__import__('tomllib').load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
 COPY cli ./cli
 COPY core ./core
 COPY schemas ./schemas
@@ -44,10 +49,9 @@ COPY streams ./streams
 COPY api ./api
 COPY migrations ./migrations
 COPY clients ./clients
-RUN pip install --upgrade pip \
-    && pip install . \
-    # insightface 2.1 requires the GUI opencv-python; we run opencv-python-headless, so it goes
-    # in without its requirements (pinned in pyproject.toml instead), as `make setup` does.
+# insightface 2.1 requires the GUI opencv-python; we run opencv-python-headless, so it goes in
+# without its requirements (pinned in pyproject.toml instead), as `make setup` does.
+RUN pip install --no-deps . \
     && pip install --no-deps insightface==2.1
 ARG PULL_MODELS=1
 ENV FACESTREAM_MODELS_DIR=/opt/facestream/models
