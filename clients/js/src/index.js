@@ -17,9 +17,21 @@ import { basename } from 'node:path';
  *            updated_at: string}} Person
  * @typedef {{items: {person_id: string, face_count: number, created_at: string, updated_at: string}[],
  *            total: number, limit: number, offset: number}} PersonPage
- * @typedef {{face_id: string, partition: number, offset: number}} Tombstone
- * @typedef {{erasure_id: string, person_id: string|null, face_ids: string[], tombstones: Tombstone[],
- *            requested_at: string, note: string}} ErasureReceipt
+ * @typedef {{topic: string, partition: number, offset: number}} LogPosition
+ * @typedef {{erasure_id: string, kind: 'person'|'face', person_id: string|null, face_id: string|null,
+ *            status: 'pending', command: LogPosition, receipt: string}} ErasureAccepted
+ *   202 from a DELETE: the erasure command is on the log (`command`); `receipt` is
+ *   `/erasures/<erasure_id>`. Follow it with `erasure()` or `waitForErasure()`.
+ * @typedef {{partition: number, offset: number}} TombstonePosition
+ * @typedef {{group: string, partitions: number[], applied: boolean}} ShardProgress
+ * @typedef {{replica_id: string, group: string, partitions: number[], applied: boolean}} ReplicaProgress
+ * @typedef {{erasure_id: string, kind: 'person'|'face', person_id: string|null, face_ids: string[],
+ *            status: 'pending'|'done', waiting_for: ('eraser'|'replicas'|'projection')[],
+ *            requested_at: string|null, erased_at: string|null, tombstones: TombstonePosition[],
+ *            shards: ShardProgress[], replicas: ReplicaProgress[], projection_applied: boolean,
+ *            note: string}} ErasureReceipt
+ *   `done` when every ready replica has applied the tombstones and the database projection has
+ *   applied the erasure; until then `waiting_for` says what it waits for.
  * @typedef {{persons: number|null, faces: number|null, gallery_size: number, replicas: object[],
  *            in_flight: number, threshold: number, model: string, consumer_lag: object[]}} Stats
  * @typedef {{status: 'ready'|'degraded'|'unavailable', live: boolean, ready: boolean,
@@ -46,6 +58,24 @@ export class FacestreamError extends Error {
 }
 
 const seg = (value) => encodeURIComponent(String(value));
+
+// Codes waitForErasure polls through: another API instance may not have read the erasure off
+// the ledger yet. unknown_person / unknown_face (nothing to erase) are final.
+const ERASURE_NOT_YET = new Set(['not_found']);
+
+function erasureTimeout(erasureId, timeoutMs, last) {
+  const body = { erasure_id: erasureId };
+  let where = 'no answer';
+  if (last instanceof FacestreamError) {
+    body.last_error = last.code;
+    where = `last answer ${last.status} ${last.code}`;
+  } else if (last) {
+    body.status = last.status;
+    body.waiting_for = [...(last.waiting_for ?? [])];
+    where = `still ${last.status}, waiting for ${body.waiting_for.join(', ') || 'nothing'}`;
+  }
+  return new FacestreamError('timeout', `erasure ${erasureId} not done after ${timeoutMs} ms: ${where}`, 0, body);
+}
 
 export class FacestreamClient {
   /**
@@ -106,14 +136,57 @@ export class FacestreamClient {
     return this.#send('GET', '/persons', { query: { limit, offset } });
   }
 
-  /** Erase a person from every index and the database. @param {string} personId @returns {Promise<ErasureReceipt>} */
+  /**
+   * Erase a person: every face enrolled before this call leaves every index and the database.
+   * The API answers 202 at once; `waitForErasure(accepted.erasure_id)` waits until it is done.
+   * @param {string} personId
+   * @returns {Promise<ErasureAccepted>}
+   */
   deletePerson(personId) {
     return this.#send('DELETE', `/persons/${seg(personId)}`);
   }
 
-  /** @param {string} faceId @returns {Promise<ErasureReceipt>} */
+  /** Erase one face (202 at once). @param {string} faceId @returns {Promise<ErasureAccepted>} */
   deleteFace(faceId) {
     return this.#send('DELETE', `/faces/${seg(faceId)}`);
+  }
+
+  /**
+   * The receipt of an erasure, `pending` or `done`. Rejects with a 404 `unknown_person` /
+   * `unknown_face` when the log held nothing to erase, `not_found` for an unknown id.
+   * @param {string} erasureId
+   * @returns {Promise<ErasureReceipt>}
+   */
+  erasure(erasureId) {
+    return this.#send('GET', `/erasures/${seg(erasureId)}`);
+  }
+
+  /**
+   * Poll the receipt every `intervalMs` until it is `done` and resolve to it. Rejects with the
+   * 404 `unknown_person` / `unknown_face` when there was nothing to erase, and with a
+   * FacestreamError `timeout` (status 0, `body` with the last `status` and `waiting_for`) when it
+   * is not done within `timeoutMs`. `not_found` is polled through until the deadline (another
+   * API instance may not have read the erasure yet).
+   * @param {string} erasureId
+   * @param {{timeoutMs?: number, intervalMs?: number}} [options] defaults 60 s and 500 ms
+   * @returns {Promise<ErasureReceipt>}
+   */
+  async waitForErasure(erasureId, { timeoutMs = 60_000, intervalMs = 500 } = {}) {
+    if (!(timeoutMs >= 0) || !(intervalMs > 0)) throw new RangeError('waitForErasure needs timeoutMs >= 0 and intervalMs > 0');
+    const deadline = Date.now() + timeoutMs;
+    let last = null;
+    for (;;) {
+      try {
+        last = await this.erasure(erasureId);
+        if (last.status === 'done') return last;
+      } catch (err) {
+        if (!(err instanceof FacestreamError) || !ERASURE_NOT_YET.has(err.code)) throw err;
+        last = err;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw erasureTimeout(erasureId, timeoutMs, last);
+      await new Promise((r) => setTimeout(r, Math.min(intervalMs, remaining)));
+    }
   }
 
   /** @returns {Promise<Stats>} */

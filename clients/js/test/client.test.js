@@ -62,6 +62,108 @@ describe('FacestreamClient (hermetic)', () => {
   });
 });
 
+const ERASURE_ID = '9a0c6f3e1b2d4c5e8f7a6b5c4d3e2f10';
+const FACE_ID = '6b1f0e3c2d4a5b6c7d8e9f0a1b2c3d4e';
+
+function accepted(kind) {
+  return {
+    erasure_id: ERASURE_ID, kind, person_id: kind === 'person' ? 'jane.doe' : null, face_id: kind === 'face' ? FACE_ID : null,
+    status: 'pending', command: { topic: 'facestream.enroll.requests.v1', partition: 2, offset: 118 }, receipt: `/erasures/${ERASURE_ID}`,
+  };
+}
+
+function receipt(status, waitingFor) {
+  const erased = !waitingFor.includes('eraser');
+  const done = status === 'done';
+  return {
+    erasure_id: ERASURE_ID, kind: 'person', person_id: 'jane.doe', face_ids: erased ? [FACE_ID] : [], status, waiting_for: waitingFor,
+    requested_at: '2026-11-25T15:02:11Z', erased_at: erased ? '2026-11-25T15:02:11.310000Z' : null,
+    tombstones: erased ? [{ partition: 1, offset: 42 }] : [],
+    shards: [{ group: 'replicas', partitions: [0, 1, 2], applied: done }],
+    replicas: [{ replica_id: 'replica-1', group: 'replicas', partitions: [0, 1, 2], applied: done }],
+    projection_applied: done, note: 'Compaction removes ...',
+  };
+}
+
+/** A fetch that answers with the next [status, body] of the script (the last one repeats). */
+function scriptedFetch(script, seen = []) {
+  return async (url, init) => {
+    seen.push({ url: String(url), method: init.method });
+    const [status, body] = script.length > 1 ? script.shift() : script[0];
+    return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  };
+}
+
+const apiError = (code) => ({ code, message: code, request_id: 'r' });
+
+describe('erasure (hermetic)', () => {
+  it('deletePerson and deleteFace resolve to the 202 body', async () => {
+    const seen = [];
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', fetch: scriptedFetch([[202, accepted('person')], [202, accepted('face')]], seen) });
+    const person = await fs.deletePerson('jane/doe');
+    const face = await fs.deleteFace(FACE_ID);
+    assert.deepEqual(seen, [
+      { url: 'http://api.test/persons/jane%2Fdoe', method: 'DELETE' },
+      { url: `http://api.test/faces/${FACE_ID}`, method: 'DELETE' },
+    ]);
+    assert.equal(person.erasure_id, ERASURE_ID);
+    assert.equal(person.kind, 'person');
+    assert.equal(person.status, 'pending');
+    assert.deepEqual(person.command, { topic: 'facestream.enroll.requests.v1', partition: 2, offset: 118 });
+    assert.equal(person.receipt, `/erasures/${ERASURE_ID}`);
+    assert.equal(face.kind, 'face');
+    assert.equal(face.face_id, FACE_ID);
+  });
+
+  it('waitForErasure polls through not_found and pending until done', async () => {
+    const seen = [];
+    const fs = new FacestreamClient({
+      baseUrl: 'http://api.test',
+      fetch: scriptedFetch([
+        [404, apiError('not_found')],
+        [200, receipt('pending', ['eraser', 'projection'])],
+        [200, receipt('pending', ['replicas', 'projection'])],
+        [200, receipt('done', [])],
+      ], seen),
+    });
+    const done = await fs.waitForErasure(ERASURE_ID, { timeoutMs: 5_000, intervalMs: 10 });
+    assert.equal(seen.length, 4);
+    assert.ok(seen.every((r) => r.method === 'GET' && r.url === `http://api.test/erasures/${ERASURE_ID}`));
+    assert.equal(done.status, 'done');
+    assert.deepEqual(done.waiting_for, []);
+    assert.deepEqual(done.face_ids, [FACE_ID]);
+    assert.equal(done.projection_applied, true);
+  });
+
+  for (const code of ['unknown_person', 'unknown_face']) {
+    it(`waitForErasure rejects with ${code} when there was nothing to erase`, async () => {
+      const fs = new FacestreamClient({ baseUrl: 'http://api.test', fetch: scriptedFetch([[200, receipt('pending', ['eraser', 'projection'])], [404, apiError(code)]]) });
+      await assert.rejects(fs.waitForErasure(ERASURE_ID, { timeoutMs: 5_000, intervalMs: 10 }), (e) => e instanceof FacestreamError && e.status === 404 && e.code === code);
+    });
+  }
+
+  it('waitForErasure rejects with timeout and where the erasure stood', async () => {
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', fetch: scriptedFetch([[200, receipt('pending', ['replicas', 'projection'])]]) });
+    const started = Date.now();
+    await assert.rejects(fs.waitForErasure(ERASURE_ID, { timeoutMs: 200, intervalMs: 50 }), (e) => {
+      assert.ok(e instanceof FacestreamError);
+      assert.equal(e.code, 'timeout');
+      assert.equal(e.status, 0);
+      assert.deepEqual(e.body, { erasure_id: ERASURE_ID, status: 'pending', waiting_for: ['replicas', 'projection'] });
+      assert.match(e.message, /replicas, projection/);
+      return true;
+    });
+    assert.ok(Date.now() - started >= 200);
+    const unknown = new FacestreamClient({ baseUrl: 'http://api.test', fetch: scriptedFetch([[404, apiError('not_found')]]) });
+    await assert.rejects(unknown.waitForErasure(ERASURE_ID, { timeoutMs: 50, intervalMs: 10 }), (e) => e.code === 'timeout' && e.body.last_error === 'not_found');
+  });
+
+  it('erasure() rejects with the API code', async () => {
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', fetch: scriptedFetch([[404, apiError('unknown_face')]]) });
+    await assert.rejects(fs.erasure(ERASURE_ID), (e) => e.status === 404 && e.code === 'unknown_face');
+  });
+});
+
 async function photosOf(person) {
   const folder = join(FACES, 'people', person);
   return (await readdir(folder)).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().map((f) => join(folder, f));
@@ -122,18 +224,46 @@ describe('FacestreamClient (live stack)', { skip: !LIVE && 'FACESTREAM_API_URL /
     });
     assert.ok(stats.replicas.length >= 1);
 
+    // Erasure: 202 with an erasure id at once, then the receipt until it is done.
     const faceId = enrolled.accepted[0].face_id;
-    const faceReceipt = await fs.deleteFace(faceId);
+    const faceAccepted = await fs.deleteFace(faceId);
+    assert.equal(faceAccepted.kind, 'face');
+    assert.equal(faceAccepted.face_id, faceId);
+    assert.equal(faceAccepted.status, 'pending');
+    assert.equal(faceAccepted.receipt, `/erasures/${faceAccepted.erasure_id}`);
+    const faceReceipt = await fs.waitForErasure(faceAccepted.erasure_id, { timeoutMs: 60_000 });
+    assert.equal(faceReceipt.status, 'done');
+    assert.deepEqual(faceReceipt.waiting_for, []);
     assert.deepEqual(faceReceipt.face_ids, [faceId]);
-    const receipt = await fs.deletePerson(personId);
-    assert.equal(receipt.person_id, personId);
-    await eventually('erasure', () => fs.getPerson(personId).then(() => false, (e) => e.code === 'unknown_person'));
+    assert.equal(faceReceipt.person_id, personId);
+    assert.equal(faceReceipt.projection_applied, true);
+    assert.ok(faceReceipt.replicas.length >= 1 && faceReceipt.replicas.every((r) => r.applied), JSON.stringify(faceReceipt));
+    // Done means the projection applied it: the row is gone now, not eventually.
+    const remaining = enrolled.accepted.slice(1).map((a) => a.face_id).sort();
+    assert.deepEqual((await fs.getPerson(personId)).faces.map((f) => f.face_id).sort(), remaining);
+
+    const accepted = await fs.deletePerson(personId);
+    assert.equal(accepted.kind, 'person');
+    assert.equal(accepted.person_id, personId);
+    const receipt = await fs.waitForErasure(accepted.erasure_id, { timeoutMs: 60_000 });
+    assert.equal(receipt.status, 'done');
+    assert.equal(receipt.kind, 'person');
+    assert.deepEqual([...receipt.face_ids].sort(), remaining);
+    const again = await fs.erasure(accepted.erasure_id); // done stays done
+    assert.equal(again.status, 'done');
+    assert.deepEqual([again.face_ids, again.tombstones], [receipt.face_ids, receipt.tombstones]);
+    await assert.rejects(fs.getPerson(personId), (e) => e.status === 404 && e.code === 'unknown_person');
+    const after = await fs.identify(probe, { topK: 10 });
+    assert.ok(!after.candidates.some((c) => c.person_id === personId), JSON.stringify(after.candidates));
   });
 
   it('raises FacestreamError with the API code', async () => {
     await assert.rejects(fs.getPerson('never.enrolled.js'), (e) => e instanceof FacestreamError && e.status === 404 && e.code === 'unknown_person');
     await assert.rejects(fs.identify(new Uint8Array([1, 2, 3, 4])), (e) => e.status === 422 && e.code === 'undecodable_image');
     await assert.rejects(fs.enroll('bad id!', [new Uint8Array([1])]), (e) => e.status === 422 && e.code === 'invalid_person_id');
+    await assert.rejects(fs.erasure('f'.repeat(32)), (e) => e.status === 404 && e.code === 'not_found');
+    const nothing = await fs.deleteFace('e'.repeat(32));
+    await assert.rejects(fs.waitForErasure(nothing.erasure_id, { timeoutMs: 60_000 }), (e) => e.status === 404 && e.code === 'unknown_face');
     const anonymous = new FacestreamClient({ apiKey: '' });
     await assert.rejects(anonymous.stats(), (e) => e.status === 401 && e.code === 'unauthorized');
   });

@@ -13,9 +13,16 @@ from urllib.parse import quote
 import httpx
 
 from facestream_client.errors import FacestreamError
+from facestream_client.models import ErasureReceipt
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_S = 60.0
+#: `wait_for_erasure` defaults: how long to wait for `done`, and how often to ask.
+ERASURE_WAIT_S = 60.0
+ERASURE_POLL_S = 0.5
+#: Codes `wait_for_erasure` keeps polling through: another API instance may not have read the
+#: erasure off the ledger yet. `unknown_person` / `unknown_face` (nothing to erase) are final.
+ERASURE_NOT_YET = frozenset({"not_found"})
 
 #: A photo: a path, raw bytes, an open binary file, or a (filename, bytes) pair.
 ImageInput = str | os.PathLike[str] | bytes | IO[bytes] | tuple[str, bytes]
@@ -97,6 +104,33 @@ def identify_call(
     if threshold is not None:
         params["threshold"] = threshold
     return Call("POST", "/identify", params=params or None, files=[("image", image_part(image, 0))])
+
+
+def erasure_call(erasure_id: str) -> Call:
+    return Call("GET", f"/erasures/{segment(erasure_id)}")
+
+
+def check_wait(timeout: float, interval: float) -> None:
+    if timeout < 0 or interval <= 0:
+        raise ValueError("wait_for_erasure needs timeout >= 0 and interval > 0")
+
+
+def erasure_timeout(
+    erasure_id: str, timeout: float, last: ErasureReceipt | FacestreamError | None
+) -> FacestreamError:
+    """The `timeout` error of `wait_for_erasure`: its body says where the erasure stood."""
+    body: dict[str, Any] = {"erasure_id": erasure_id}
+    if isinstance(last, ErasureReceipt):
+        body.update(status=last.status, waiting_for=list(last.waiting_for))
+        where = f"still {last.status}, waiting for {', '.join(last.waiting_for) or 'nothing'}"
+    elif isinstance(last, FacestreamError):
+        body.update(last_error=last.code)
+        where = f"last answer {last.status} {last.code}"
+    else:
+        where = "no answer"
+    return FacestreamError(
+        "timeout", f"erasure {erasure_id} not done after {timeout:g} s: {where}", body=body
+    )
 
 
 def decode(response: httpx.Response, call: Call, parse: Callable[[dict[str, Any]], T]) -> T:

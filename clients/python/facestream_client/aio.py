@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -9,8 +11,10 @@ import httpx
 
 from facestream_client import _core
 from facestream_client._core import Call, ImageInput
+from facestream_client.errors import FacestreamError
 from facestream_client.models import (
     EnrollResult,
+    ErasureAccepted,
     ErasureReceipt,
     Health,
     IdentifyResult,
@@ -90,14 +94,50 @@ class AsyncFacestreamClient:
         call = Call("GET", "/persons", params={"limit": limit, "offset": offset})
         return await self._send(call, PersonPage.from_json)
 
-    async def delete_person(self, person_id: str) -> ErasureReceipt:
-        """Erase a person: every face leaves every index and the database."""
-        return await self._send(
-            Call("DELETE", f"/persons/{_core.segment(person_id)}"), ErasureReceipt.from_json
-        )
+    async def delete_person(self, person_id: str) -> ErasureAccepted:
+        """Erase a person: every face enrolled before this call leaves every index and the
+        database. The API answers 202 at once; `wait_for_erasure(accepted.erasure_id)` waits
+        until it is done."""
+        call = Call("DELETE", f"/persons/{_core.segment(person_id)}")
+        return await self._send(call, ErasureAccepted.from_json)
 
-    async def delete_face(self, face_id: str) -> ErasureReceipt:
-        return await self._send(Call("DELETE", f"/faces/{_core.segment(face_id)}"), ErasureReceipt.from_json)
+    async def delete_face(self, face_id: str) -> ErasureAccepted:
+        """Erase one face (202 at once); follow it with `wait_for_erasure`."""
+        return await self._send(Call("DELETE", f"/faces/{_core.segment(face_id)}"), ErasureAccepted.from_json)
+
+    async def erasure(self, erasure_id: str) -> ErasureReceipt:
+        """The receipt of an erasure, `pending` or `done`. FacestreamError 404 `unknown_person` /
+        `unknown_face` when the log held nothing to erase, `not_found` for an unknown id."""
+        return await self._send(_core.erasure_call(erasure_id), ErasureReceipt.from_json)
+
+    async def wait_for_erasure(
+        self,
+        erasure_id: str,
+        *,
+        timeout: float = _core.ERASURE_WAIT_S,  # noqa: ASYNC109  (the sync client's surface)
+        interval: float = _core.ERASURE_POLL_S,
+    ) -> ErasureReceipt:
+        """Poll the receipt every `interval` seconds until it is `done` and return it.
+        FacestreamError 404 `unknown_person` / `unknown_face` when there was nothing to erase;
+        FacestreamError `timeout` (status 0, `body` with the last `status` and `waiting_for`)
+        when it is not done within `timeout` seconds. `not_found` is polled through until the
+        deadline (another API instance may not have read the erasure yet)."""
+        _core.check_wait(timeout, interval)
+        deadline = time.monotonic() + timeout
+        last: ErasureReceipt | FacestreamError | None = None
+        while True:
+            try:
+                last = await self.erasure(erasure_id)
+                if last.done:
+                    return last
+            except FacestreamError as exc:
+                if exc.code not in _core.ERASURE_NOT_YET:
+                    raise
+                last = exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _core.erasure_timeout(erasure_id, timeout, last)
+            await asyncio.sleep(min(interval, remaining))
 
     async def stats(self) -> Stats:
         return await self._send(Call("GET", "/stats"), Stats.from_json)

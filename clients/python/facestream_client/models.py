@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 Json = dict[str, Any]
 
@@ -175,32 +175,132 @@ class PersonPage:
         )
 
 
+#: What an erasure erases: a person (every face enrolled before the DELETE) or one face.
+ErasureKind = Literal["person", "face"]
+#: `pending` until every ready replica and the database projection have applied the erasure.
+ErasureStatus = Literal["pending", "done"]
+
+
 @dataclass(frozen=True)
-class Tombstone:
-    face_id: str
+class LogPosition:
+    """Where a record was written: topic, partition and offset."""
+
+    topic: str
     partition: int
     offset: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> LogPosition:
+        return cls(data["topic"], int(data["partition"]), int(data["offset"]))
+
+
+@dataclass(frozen=True)
+class ErasureAccepted:
+    """202 from `DELETE /persons/{id}` or `DELETE /faces/{id}`: the erasure command is on the
+    log. Follow it with `erasure(erasure_id)` or `wait_for_erasure(erasure_id)`."""
+
+    erasure_id: str
+    kind: ErasureKind
+    person_id: str | None
+    face_id: str | None
+    status: str
+    #: Where the command was written.
+    command: LogPosition
+    #: The receipt's path, `/erasures/<erasure_id>`.
+    receipt: str
+
+    @classmethod
+    def from_json(cls, data: Json) -> ErasureAccepted:
+        return cls(
+            erasure_id=data["erasure_id"],
+            kind=data["kind"],
+            person_id=data.get("person_id"),
+            face_id=data.get("face_id"),
+            status=data.get("status", "pending"),
+            command=LogPosition.from_json(data["command"]),
+            receipt=data["receipt"],
+        )
+
+
+@dataclass(frozen=True)
+class TombstonePosition:
+    """The last tombstone the erasure wrote in one partition of the embeddings topic."""
+
+    partition: int
+    offset: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> TombstonePosition:
+        return cls(int(data["partition"]), int(data["offset"]))
+
+
+@dataclass(frozen=True)
+class ShardProgress:
+    """A replica group: applied when every ready replica in it has applied the tombstones."""
+
+    group: str
+    partitions: list[int]
+    applied: bool
+
+    @classmethod
+    def from_json(cls, data: Json) -> ShardProgress:
+        return cls(data["group"], [int(p) for p in data["partitions"]], bool(data["applied"]))
+
+
+@dataclass(frozen=True)
+class ReplicaProgress:
+    replica_id: str
+    group: str
+    partitions: list[int]
+    applied: bool
+
+    @classmethod
+    def from_json(cls, data: Json) -> ReplicaProgress:
+        return cls(
+            data["replica_id"], data["group"], [int(p) for p in data["partitions"]], bool(data["applied"])
+        )
 
 
 @dataclass(frozen=True)
 class ErasureReceipt:
+    """`GET /erasures/{id}`: where an erasure stands. `done` when every ready index replica has
+    applied the face tombstones (none can return the faces) and the database projection has
+    applied the erasure (the rows are gone); until then `waiting_for` names what it waits for
+    (`eraser`, `replicas`, `projection`). `face_ids` is empty until the eraser has run."""
+
     erasure_id: str
+    kind: ErasureKind
     person_id: str | None
     face_ids: list[str]
-    tombstones: list[Tombstone]
-    requested_at: datetime
+    status: ErasureStatus
+    waiting_for: list[str]
+    requested_at: datetime | None
+    erased_at: datetime | None
+    tombstones: list[TombstonePosition]
+    shards: list[ShardProgress]
+    replicas: list[ReplicaProgress]
+    projection_applied: bool
     note: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
 
     @classmethod
     def from_json(cls, data: Json) -> ErasureReceipt:
         return cls(
             erasure_id=data["erasure_id"],
+            kind=data["kind"],
             person_id=data.get("person_id"),
-            face_ids=list(data["face_ids"]),
-            tombstones=[
-                Tombstone(t["face_id"], int(t["partition"]), int(t["offset"])) for t in data["tombstones"]
-            ],
-            requested_at=_time(data["requested_at"]),
+            face_ids=list(data.get("face_ids") or []),
+            status=data["status"],
+            waiting_for=list(data.get("waiting_for") or []),
+            requested_at=_time(data["requested_at"]) if data.get("requested_at") else None,
+            erased_at=_time(data["erased_at"]) if data.get("erased_at") else None,
+            tombstones=[TombstonePosition.from_json(t) for t in data.get("tombstones") or []],
+            shards=[ShardProgress.from_json(s) for s in data.get("shards") or []],
+            replicas=[ReplicaProgress.from_json(r) for r in data.get("replicas") or []],
+            projection_applied=bool(data.get("projection_applied", False)),
             note=data.get("note", ""),
         )
 
