@@ -7,8 +7,9 @@ FAISS answered 100 queries 6x slower than a numpy matmul, and its single-query p
 one core where the matmul uses every BLAS thread. Here the gallery is multiplied block by block
 with ``numpy.matmul`` and each block's scores go into a ``faiss.float_minheap_array_t`` (C++,
 no Python per score). Each heap update is kept below FAISS's OpenMP threshold
-(``ni * nj <= 100_000``) and the heap is initialised and sorted in numpy: OpenMP workers
-spinning after a parallel region would take the cores the BLAS threads need.
+(``ni * nj <= 100_000``: one query row, at most 100k scores) and the heap is initialised and
+sorted in numpy: OpenMP workers spinning after a parallel region would take the cores the BLAS
+threads need.
 """
 
 from __future__ import annotations
@@ -18,23 +19,21 @@ import numpy as np
 
 # FAISS's HeapArray::addn parallelises (OpenMP) above this many scores per call.
 _OMP_THRESHOLD = 100_000
-# Gallery rows per matmul: large enough that BLAS runs at full speed (blocks of 1,000 rows were
-# 4x slower than 16k at 100 queries), small enough to bound the block of scores.
+# Scores per matmul block (float32: 32 MiB). One query scans up to 8M rows in one BLAS call;
+# 100 queries take 84k-row blocks (1,000-row blocks ran 4x slower at 100 queries).
+_BLOCK_SCORES = 8 << 20
 _MIN_BLOCK = 4_096
-_MAX_BLOCK = 65_536
-_BLOCK_SCORES = 8 << 20  # float32 scores per block: 32 MiB
 
 
 def block_rows(queries: int) -> int:
-    """Gallery rows per block for ``queries`` query rows."""
-    return max(1, min(_MAX_BLOCK, max(_MIN_BLOCK, _BLOCK_SCORES // max(1, queries))))
+    """Gallery rows per matmul block for ``queries`` query rows."""
+    return max(_MIN_BLOCK, _BLOCK_SCORES // max(1, queries))
 
 
 def top_k(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Scores and row numbers ``(nq, k)`` of the ``k`` largest inner products, best first.
 
-    ``queries`` ``(nq, d)`` and ``rows`` ``(n, d)`` are float32; ``1 <= k <= n``. Where ties
-    leave fewer than ``k`` distinct rows (never, for ``k <= n``) the row number is -1.
+    ``queries`` ``(nq, d)`` and ``rows`` ``(n, d)`` are float32; ``1 <= k <= n``.
     """
     nq, n = queries.shape[0], rows.shape[0]
     # An empty min-heap: every slot at -inf. Filled here rather than by heapify(), which (like
@@ -44,18 +43,18 @@ def top_k(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
     heaps = faiss.float_minheap_array_t()
     heaps.k, heaps.nh = k, nq
     heaps.val, heaps.ids = faiss.swig_ptr(scores), faiss.swig_ptr(found)
-    step = block_rows(nq)
-    block = np.empty((nq, min(step, n)), dtype=np.float32)
+    step = min(n, block_rows(nq))
+    block = np.empty((nq, step), dtype=np.float32)
     for first in range(0, n, step):
         part = rows[first : first + step]
-        out = block[:, : part.shape[0]] if part.shape[0] < block.shape[1] else block
+        width = part.shape[0]
+        out = block if width == step else np.empty((nq, width), dtype=np.float32)
         np.matmul(queries, part.T, out=out)
-        if not out.flags.c_contiguous:
-            out = np.ascontiguousarray(out)
-        width = out.shape[1]
-        group = max(1, _OMP_THRESHOLD // width)  # query rows per heap update: below the threshold
-        for row in range(0, nq, group):
-            count = min(group, nq - row)
-            heaps.addn(width, faiss.swig_ptr(out[row:]), first, row, count)  # type: ignore[call-arg]
+        # One query row at a time, in runs of columns below the OpenMP threshold: a row's
+        # run is contiguous, and no OpenMP region opens.
+        for row in range(nq):
+            for col in range(0, width, _OMP_THRESHOLD):
+                run = out[row, col : col + _OMP_THRESHOLD]
+                heaps.addn(len(run), faiss.swig_ptr(run), first + col, row, 1)  # type: ignore[call-arg]
     order = np.argsort(-scores, axis=1, kind="stable")
     return np.take_along_axis(scores, order, axis=1), np.take_along_axis(found, order, axis=1)

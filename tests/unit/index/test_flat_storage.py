@@ -17,8 +17,9 @@ from tests.unit.index.factories import MODEL, gallery, unit_vectors
 def test_top_k_matches_a_full_sort(
     monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator, queries: int, size: int, k: int
 ) -> None:
-    monkeypatch.setattr(blas_topk, "_MAX_BLOCK", 64)  # several blocks, a partial last one
-    monkeypatch.setattr(blas_topk, "_OMP_THRESHOLD", 130)  # heap updates in groups of 2 rows
+    monkeypatch.setattr(blas_topk, "_MIN_BLOCK", 64)
+    monkeypatch.setattr(blas_topk, "_BLOCK_SCORES", 64 * queries)  # several blocks, a partial last one
+    monkeypatch.setattr(blas_topk, "_OMP_THRESHOLD", 30)  # heap updates in runs of 30 columns
     rows, probes = unit_vectors(rng, size), unit_vectors(rng, queries)
     scores, found = blas_topk.top_k(probes, rows, k)
     sims = probes @ rows.T
