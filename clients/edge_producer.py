@@ -5,6 +5,11 @@ Self-contained on purpose (aiokafka only): an edge box does not install facestre
 the documented envelope (schemas/envelope.py, schemas/events.py `IdentifyFace`) and reads the
 shared results topic, where answers to producers that name no reply topic are published.
 
+Each replica group answers with a `FaceSearched`: its ranked candidates and the threshold the
+request resolved to. With one replica group (the default) that record is the whole answer;
+with several, merge the answers of one request as `core.identification.merge` does (each
+person's best similarity over the groups; known when the best reaches the threshold).
+
     FACESTREAM_KAFKA_BOOTSTRAP=127.0.0.1:19092 python clients/edge_producer.py photo.jpg
 """
 

@@ -80,6 +80,7 @@ def running_stack(
         for name, extra in replicas.items():
             stack.start(name, "replica", **extra)
         stack.start("projector", "projector")
+        stack.start("eraser", "eraser")
         stack.start("enroll-worker", "worker", "enroll")
         stack.start("identify-worker", "worker", "identify")
         stack.start("api", "api")
