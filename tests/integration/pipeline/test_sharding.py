@@ -68,6 +68,27 @@ def test_read_your_writes_across_shards(sharded: Stack) -> None:
     assert body["person_id"] == person and body["partial"] is False
 
 
+def test_an_erasure_is_applied_by_both_shard_groups(sharded: Stack) -> None:
+    person, source = "shard.erase", max(PEOPLE, key=lambda p: len(PEOPLE[p]))
+    with sharded.client() as client:
+        response = client.post(f"/enroll/{person}", files=_files(PEOPLE[source][1:]))
+        assert response.status_code == 201, response.text
+        accepted = sorted(a["face_id"] for a in response.json()["accepted"])
+        erased = client.delete(f"/persons/{person}")
+    assert erased.status_code == 202, erased.text
+
+    def done() -> dict | None:
+        with sharded.client() as client:
+            body = client.get(f"/erasures/{erased.json()['erasure_id']}").json()
+        return body if body.get("status") == "done" else None
+
+    receipt = sharded.wait_for("the erasure done in both shards", done)
+    assert [(s["group"], s["applied"]) for s in receipt["shards"]] == [("shard-a", True), ("shard-b", True)]
+    assert receipt["face_ids"] == accepted
+    body = _identify(sharded, source, top_k=100)
+    assert person not in {c["person_id"] for c in body["candidates"]}
+
+
 def test_two_shards_answer_like_one_replica_holding_everything(sharded: Stack) -> None:
     total = 0
     with sharded.client() as client:
