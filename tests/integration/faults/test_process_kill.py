@@ -1,5 +1,6 @@
 """kill -9 the enroll worker in the middle of a stream of batches, and the index replica:
-after the restart the work completes, nothing lost, nothing duplicated."""
+after the restart the work completes, nothing lost, every face once in the gallery and the
+database; on the log, at most the killed worker's uncommitted batches appear twice."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.models, pytes
 ENROLLMENTS = 200
 KILL_WORKER_AFTER = 40
 KILL_REPLICA_AFTER = 120
+RESUME_DEADLINE_S = 50.0
+REDELIVERY_BOUND = 64  # four micro-batches of FACESTREAM_BATCH_MAX_SIZE (16)
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +77,30 @@ def test_kill_9_worker_and_replica_mid_stream(fault: FaultStack, photos: list[by
         lambda: fault.faces_in_database()["faces"] >= ENROLLMENTS,
         timeout=120,
     )
-    time.sleep(3)
+    # Counted on the log. The workers are at-least-once: a worker killed inside a batch has
+    # produced embeddings whose offsets it never committed, and its replacement produces them
+    # again (same face id: the gallery and the projection hold each face once). What must hold:
+    # every accepted face is on the log, nothing else is, no face id more than twice, and only
+    # what one kill can leave uncommitted (a few micro-batches) is doubled.
+    on_log = fault.embeddings_on_the_log()
+    assert set(on_log.values) == {face for ids in tally.accepted.values() for face in ids}
+    assert set(on_log.duplicated.values()) <= {2}, on_log.duplicated
+    assert len(on_log.duplicated) <= REDELIVERY_BOUND, f"{len(on_log.duplicated)} face ids written twice"
+    assert not on_log.tombstones
     counts = fault.faces_in_database()
     assert counts == {"faces": ENROLLMENTS, "distinct_faces": ENROLLMENTS, "persons": ENROLLMENTS}
     assert fault.replica_sizes() == {"replica-a": ENROLLMENTS}
     fault.stack.assert_running()
-    print(f"\n{ENROLLMENTS} enrollments in {elapsed:.0f}s; {events}; retries by cause {tally.retried}")
+    print(
+        f"\n{ENROLLMENTS} enrollments in {elapsed:.0f}s; {events}; retries by cause {tally.retried}; "
+        f"{sum(on_log.values.values())} records on the log for {len(on_log.values)} face ids "
+        f"({len(on_log.duplicated)} redelivered once)"
+    )
 
 
-def test_restarted_worker_resumes_within_30s_of_a_kill_9(fault: FaultStack, photos: list[bytes]) -> None:
+def test_restarted_worker_resumes_before_a_default_session_timeout(
+    fault: FaultStack, photos: list[bytes]
+) -> None:
     """A replacement worker must not wait out the dead member's consumer-group session.
 
     faust's default `broker_session_timeout` is 60 s: the group keeps the killed member's
@@ -90,10 +108,12 @@ def test_restarted_worker_resumes_within_30s_of_a_kill_9(fault: FaultStack, phot
     a session timeout of ~10 s the replacement takes over in seconds.
     """
     fault.kill("enroll-worker")
-    restarted = time.monotonic()
     fault.restart("enroll-worker")
     tally = EnrollTally()
-    enroll_many(fault, [("resume.check", photos[0])], tally, clients=1, timeout=150)
-    took = time.monotonic() - restarted
-    assert not tally.failed, tally.failed
-    assert took < 30, f"the restarted enroll worker took {took:.0f}s to process its first record"
+    # The pass condition is a deadline the client polls up to, generous against ~10 s but
+    # short of the 60 s a default session timeout would stall for.
+    enroll_many(fault, [("resume.check", photos[0])], tally, clients=1, timeout=RESUME_DEADLINE_S)
+    assert not tally.failed, (
+        f"the restarted enroll worker processed nothing within {RESUME_DEADLINE_S:.0f}s: {tally.failed}"
+    )
+    assert "resume.check" in tally.accepted
