@@ -19,7 +19,8 @@ help:
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(STAMP) ## Create .venv with the project, its tools and the default model pack
-$(STAMP): pyproject.toml
+# engine/packs.py: a changed default pack (a new detector file) is pulled again.
+$(STAMP): pyproject.toml engine/packs.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]'

@@ -21,6 +21,7 @@ _PARAMETER_CODES = {
     "threshold": ErrorCode.INVALID_PARAMETER,
     "limit": ErrorCode.INVALID_PARAMETER,
     "offset": ErrorCode.INVALID_PARAMETER,
+    "quality_filter": ErrorCode.INVALID_PARAMETER,
 }
 
 _HTTP_CODES = {

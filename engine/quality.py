@@ -17,10 +17,13 @@ three-quarter and profile. Roll is the angle of the eye line; alignment removes 
 counts when it is large enough to suggest upside-down or mislocated landmarks. Pitch is not
 estimated (the 5 points constrain it poorly).
 
-`DEFAULT_QUALITY_MIN` was chosen on ../shared/faces (YuNet + norm_crop, docs/engine.md): all 61
-sample photos score 0.92-0.96 (YuNet's confidence is the only factor below 1), while the same
-photos blurred (Gaussian sigma = face width / 40) score 0.03-0.12 for 59 of 61, faces shrunk
-to 22 px score <= 0.02, and a profile (nose in line with an eye) scores 0.
+Since issue 11 this heuristic is the *explanation* of a face's quality (its weakest factor names
+why a face is poor) and the quality of packs without a calibrated embedding norm; the default
+pack's quality is `norm_quality` of the recognizer's embedding norm, which the EDC showed to
+predict recognition errors better (docs/engine.md, "Face-image quality"). The heuristic judges
+pixels, not recognisability: a 32 px face scores ~0.06 on `size` although the recognizer
+identifies it. `DEFAULT_QUALITY_MIN` is kept as the heuristic's historical bar (all 61 sample
+photos score 0.92-1.0, blurred copies 0.03-0.12).
 """
 
 from __future__ import annotations

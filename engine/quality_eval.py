@@ -8,10 +8,11 @@ quality bars go. Measured, never assumed:
 3. Enrollment: each variant's faces alone form the gallery and the clean photos probe it. For
    each candidate bar: templates kept, rank-1, true-positive identification rate at the
    threshold and false accepts. Refusing a face is worth it only where this does not fall.
-4. Bars (on the winning signal): `auto` is the highest bar at which no variant's enrollment
-   measurably loses rank-1 or TPIR (one probe in the set), so it refuses only faces whose
-   inclusion does not help; `low` / `medium` / `high` are where the EDC has bought a quarter,
-   half and three quarters of the FNMR reduction that discarding can buy.
+4. Bars (on the winning signal): `auto` is the lowest bar at which enrollment does best (rank-1
+   hits plus true positives at the threshold, summed over the variants), and only if that is
+   more than one probe better than enrolling everything: it refuses only faces whose inclusion
+   measurably lowers rank-1 or TPIR. `low` / `medium` / `high` are where the EDC has bought a
+   quarter, half and three quarters of the FNMR reduction that discarding can buy.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def enrollment_at_bar(
             false_accepts += int(sims[best] >= threshold)
     return {
         "bar": bar,
+        "hits": hits,
+        "true_positives": tp,
         "templates": len(gallery),
         "rank1": round(hits / total, 4) if total else None,
         "tpir": round(tp / total, 4) if total else None,
@@ -93,20 +96,14 @@ def enrollment_at_bar(
 
 
 def auto_bar(table: dict[str, list[dict[str, Any]]]) -> float:
-    """The highest candidate bar at which no variant loses more than one probe of rank-1 or
-    TPIR against enrolling everything (bar 0)."""
-    chosen = 0.0
-    for index, bar in enumerate(CANDIDATE_BARS):
-        ok = True
-        for rows in table.values():
-            base, row = rows[0], rows[index]
-            slack = 1.0 / max(base["probes"], 1) + 1e-9
-            if row["rank1"] < base["rank1"] - slack or row["tpir"] < base["tpir"] - slack:
-                ok = False
-        if not ok:
-            break
-        chosen = bar
-    return chosen
+    """The lowest candidate bar with the most rank-1 hits plus true positives over all variants,
+    when that beats enrolling everything (bar 0) by more than one probe; else 0."""
+    totals = [
+        sum(rows[i]["hits"] + rows[i]["true_positives"] for rows in table.values())
+        for i in range(len(CANDIDATE_BARS))
+    ]
+    best = max(range(len(totals)), key=lambda i: (totals[i], -i))
+    return CANDIDATE_BARS[best] if totals[best] > totals[0] + 1 else 0.0
 
 
 def edc_bars(points: Sequence[EdcPoint]) -> dict[str, float]:

@@ -127,7 +127,7 @@ class IdentifyResponse(BaseModel):
     quality: float | None = Field(default=None, description="The face's quality score in [0, 1]")
     low_quality: bool = Field(
         default=False,
-        description="The face scored under the `auto` quality bar: answered (the request asked for "
+        description="The face scored under the `low` quality bar: answered (the request asked for "
         "no filter), but treat the match with care",
     )
     quality_filter: str = Field(default="none", description="The quality filter this request ran under")

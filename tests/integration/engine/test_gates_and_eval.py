@@ -12,11 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from core.errors import ErrorCode, FacestreamError
+from core.quality_policy import BARS
 from engine.decode import decode_image
+from engine.gate import scored
 from engine.liveness import FacepluginLiveness
 from engine.packs import locate
 from engine.pipeline import FaceEngine
-from engine.quality import DEFAULT_QUALITY_MIN, DefaultQuality
+from engine.quality import DefaultQuality
 from engine.sessions import create_session
 from tests.integration.engine.conftest import Sample
 from tests.integration.engine.spoofs import ATTACKS
@@ -34,32 +36,43 @@ def _png(bgr: np.ndarray) -> bytes:
     return cv2.imencode(".png", bgr)[1].tobytes()
 
 
-def test_every_sample_passes_the_default_quality_gate(engine: FaceEngine, samples: list[Sample]) -> None:
+def _final_quality(engine: FaceEngine, data: bytes):  # type: ignore[no-untyped-def]
+    """The face as a worker sees it: heuristic factors from prepare, quality from the norm."""
+    prepared = engine.prepare(data)
+    _, qualities = engine.embed_scored([f.crop for f in prepared.faces])
+    return scored(prepared.faces, qualities)[0]
+
+
+def test_every_sample_clears_every_bar_but_high(engine: FaceEngine, samples: list[Sample]) -> None:
     for sample in samples:
-        face = engine.prepare(sample.path.read_bytes()).faces[0]
-        assert face.quality >= DEFAULT_QUALITY_MIN + 0.3, sample.path  # measured 0.92-0.96
+        face = _final_quality(engine, sample.path.read_bytes())
+        assert face.quality >= BARS["medium"], sample.path  # measured 0.51-0.99
         assert set(face.quality_factors) == {"detection", "size", "sharpness", "pose"}
 
 
-def test_blurred_and_tiny_faces_are_rejected_with_the_factor(
-    engine: FaceEngine, samples: list[Sample]
-) -> None:
+def test_blurred_and_tiny_faces_score_lower_and_say_why(engine: FaceEngine, samples: list[Sample]) -> None:
+    reasons = []
     for sample in samples[::6]:
         bgr = cv2.imread(str(sample.path))
         if bgr is None:  # the WebP-named-.jpg sample: decode it our way
-            bgr = decode_image(sample.path.read_bytes(), engine._limits).bgr
-        width = engine.prepare(sample.path.read_bytes()).faces[0].bbox.width
-        blurred = cv2.GaussianBlur(bgr, (0, 0), width / 25)
-        with pytest.raises(FacestreamError) as info:
-            engine.prepare(_png(blurred))
-        assert info.value.code == ErrorCode.LOW_QUALITY and "sharpness" in info.value.message, sample.path
-        k = 22 / width
+            bgr = decode_image(sample.path.read_bytes(), engine.limits).bgr
+        original = _final_quality(engine, sample.path.read_bytes())
+        width = original.bbox.width
+        blurred = _final_quality(engine, _png(cv2.GaussianBlur(bgr, (0, 0), width / 10)))
+        assert blurred.quality < original.quality - 0.2, sample.path
+        reasons.append(blurred.quality_reason.split()[0])
+        k = 16 / width
         tiny = cv2.resize(bgr, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
-        with pytest.raises(FacestreamError) as info:
-            engine.prepare(_png(tiny))
-        assert info.value.code in (ErrorCode.LOW_QUALITY, ErrorCode.NO_FACE), sample.path
-        if info.value.code == ErrorCode.LOW_QUALITY:
-            assert "size" in info.value.message
+        try:
+            small = _final_quality(engine, _png(tiny))
+        except FacestreamError as exc:
+            assert exc.code == ErrorCode.NO_FACE
+            continue
+        assert small.quality < original.quality, sample.path
+        assert small.quality_reason.split()[0] in ("size", "sharpness"), small.quality_reason
+    # The heuristic explains most blurs; a crop reaching past the image's edge (black border)
+    # looks sharp to it, which is one reason it is no longer the quality score.
+    assert reasons.count("sharpness") >= len(reasons) / 2, reasons
 
 
 @pytest.mark.parametrize(("name", "make", "code"), HOSTILE, ids=[h[0] for h in HOSTILE])

@@ -32,3 +32,8 @@ def test_calibration_notebook_executes_and_plots(faces_dir: Path, monkeypatch) -
     assert any("image/png" in o.get("data", {}) for o in outputs), "no plot in the notebook's outputs"
     text = "".join(o.get("text", "") for o in outputs)
     assert "rank-1 (leave-one-out): {'accuracy': 1.0" in text
+    # The EDC section: both quality signals' curves, the better one chosen, the bars drawn.
+    assert "EDC area (heuristic)" in text and "EDC area (norm)" in text
+    assert "chosen signal: norm" in text
+    pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2, "the EDC plot is missing"

@@ -152,6 +152,7 @@ class FakeGateway:
             top_k=command.top_k,
             model=self.engine.model.id,
             bbox=prepared.faces[0].bbox,
+            quality=prepared.faces[0].quality,
             replica_id="replica-1",
             gallery_size=len(self.gallery),
         )

@@ -32,12 +32,14 @@ def test_edc_bars_split_the_reduction_in_quarters() -> None:
     assert edc_bars(points) == {"low": 0.1, "medium": 0.15, "high": 0.2}
 
 
-def _rows(rank1_at: dict[float, float]) -> list[dict]:
-    return [{"bar": b, "probes": 100, "rank1": rank1_at.get(b, 1.0), "tpir": 1.0} for b in CANDIDATE_BARS]
+def _rows(hits_at: dict[float, int]) -> list[dict]:
+    return [{"bar": b, "hits": hits_at.get(b, 80), "true_positives": 80} for b in CANDIDATE_BARS]
 
 
-def test_auto_bar_stops_before_the_first_measurable_loss() -> None:
-    table = {"blur": _rows({0.35: 0.99, 0.4: 0.9, 0.45: 0.8}), "grey": _rows({})}
-    # 0.35 loses one probe in 100 (within the measurement's resolution); 0.4 loses ten.
-    assert auto_bar(table) == 0.35
-    assert auto_bar({"x": _rows({0.05: 0.5})}) == 0.0
+def test_auto_bar_is_the_lowest_bar_that_measurably_helps_enrollment() -> None:
+    # Refusing the faces under 0.05 gains 4 probes; raising the bar further gains nothing more.
+    assert auto_bar({"blur": _rows({0.0: 76, 0.1: 78}), "grey": _rows({})}) == 0.05
+    # One probe is within the measurement's noise: no bar.
+    assert auto_bar({"x": _rows({0.0: 79})}) == 0.0
+    # A bar that only loses faces is never chosen.
+    assert auto_bar({"x": _rows({0.3: 70, 0.35: 60})}) == 0.0
