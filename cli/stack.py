@@ -26,6 +26,7 @@ log = get_logger("stack")
 DEV_KEY_FILE = Path("var/dev-api-key")
 STOP_GRACE_S = 20.0
 MAX_BACKOFF_S = 30.0
+STABLE_AFTER_S = 60.0
 
 
 @dataclass
@@ -35,10 +36,21 @@ class Child:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     backoff_s: float = 1.0
+    started_at: float = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.argv, env=self.env)
+        self.started_at = time.monotonic()
         log.info("process_started", process=self.name, pid=self.process.pid)
+
+    def next_backoff(self) -> float:
+        """How long to wait before restarting: doubling while it keeps crashing, back to the
+        start once it had run STABLE_AFTER_S (one crash a day must not wait 30 s)."""
+        if time.monotonic() - self.started_at >= STABLE_AFTER_S:
+            self.backoff_s = 1.0
+        wait = self.backoff_s
+        self.backoff_s = min(self.backoff_s * 2, MAX_BACKOFF_S)
+        return wait
 
 
 def dev_api_keys(settings: Settings) -> str:
@@ -112,8 +124,7 @@ def run_foreground(settings: Settings, *, replicas: int) -> int:
             if child.process and child.process.poll() is not None and not stopping:
                 # A crashed worker restarts and resumes from its committed offsets.
                 log.error("process_exited", process=child.name, code=child.process.returncode)
-                time.sleep(child.backoff_s)
-                child.backoff_s = min(child.backoff_s * 2, MAX_BACKOFF_S)
+                time.sleep(child.next_backoff())
                 child.start()
         time.sleep(0.5)
     _stop_all(procs)

@@ -190,6 +190,11 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         default=10.0, description="A consumer silent this long leaves its group: how fast a crash is noticed"
     )
+    static_membership: bool = Field(
+        default=True,
+        description="Workers join their group with a stable instance id (KIP-345): a restart takes "
+        "its partitions back at once. Two workers on one host need distinct FACESTREAM_INSTANCE_IDs",
+    )
     topic_partitions: int = 3
     topic_replication_factor: int = 1
     request_retention_ms: int = 60 * 60 * 1000

@@ -43,7 +43,15 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
         # A killed worker's partitions move to a live one after this, not faust's default 60 s.
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 3,
+        # Static membership (KIP-345): a restarted worker with the same instance id takes its
+        # partitions back at once instead of waiting out the session of its dead self.
+        consumer_group_instance_id=(
+            f"{settings.topic_prefix}-{name}-{settings.instance_id}" if settings.static_membership else None
+        ),
         stream_buffer_maxsize=settings.batch_max_size * 4,
+        # What a killed worker processed but had not committed is done again by its successor
+        # (at-least-once): commit often so that backlog stays a fraction of a second.
+        broker_commit_interval=0.5,
     )
 
 
