@@ -101,6 +101,19 @@ def test_replicas_scale_to_two(compose_stack: ComposeStack) -> None:
     assert len(sizes) == 2
 
 
+def test_api_container_cold_start(compose_stack: ComposeStack, api: httpx.Client) -> None:
+    """A fresh API container (models loaded from the image, broker and database up) turns ready."""
+    compose_stack.compose("rm", "--stop", "--force", "api", timeout=120)
+    started = time.monotonic()
+    compose_stack.compose("up", "-d", "--no-deps", "api", timeout=300)
+    compose_stack.wait_for(
+        "the new api container's /health ready",
+        lambda: (r := api.get("/health", timeout=5)).status_code == 200 and r.json()["ready"],
+        timeout=300,
+    )
+    compose_stack.timings["api_container_to_ready_s"] = time.monotonic() - started
+
+
 def test_the_image_runs_as_non_root_with_its_models_and_no_network(compose_stack: ComposeStack) -> None:
     image = os.environ.get("FACESTREAM_IMAGE", "facestream:latest")
     uid = compose_stack.engine("run", "--rm", "--network=none", "--entrypoint", "id", image, "-u")
