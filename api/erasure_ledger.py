@@ -12,16 +12,17 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from api.follow import follow
 from core.errors import FacestreamError
-from core.kafka import decode, header_map, make_admin, make_consumer, partitions_of, peek_head
+from core.kafka import decode, event_type, make_admin, make_consumer, partitions_of
 from core.logging import get_logger
 from core.settings import Settings
-from schemas.envelope import Header
 from schemas.events import ErasureRequested, FaceErased, PersonErased
 
 log = get_logger(__name__)
@@ -105,25 +106,14 @@ class ErasureLedger:
         return committed
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                batches = await self.consumer.getmany(timeout_ms=1000)
-            except KafkaError as exc:
-                log.warning("erasure_ledger_fetch_failed", error=str(exc))
-                await asyncio.sleep(1)
-                continue
-            for records in batches.values():
-                for record in records:
-                    kind = header_map(record.headers).get(Header.EVENT_TYPE) or getattr(
-                        peek_head(record.value), "type", None
-                    )
-                    fact_type = _TYPES.get(kind or "")
-                    if fact_type is None:
-                        continue
-                    try:
-                        envelope = decode(record.value, fact_type)
-                    except FacestreamError:
-                        continue
-                    self.note(
-                        envelope.payload, at=envelope.time, partition=record.partition, offset=record.offset
-                    )
+        await follow(self.consumer, self._apply, what=self.topic)
+
+    def _apply(self, record: Any) -> None:
+        fact_type = _TYPES.get(event_type(record) or "")
+        if fact_type is None:
+            return
+        try:
+            envelope = decode(record.value, fact_type)
+        except FacestreamError:
+            return
+        self.note(envelope.payload, at=envelope.time, partition=record.partition, offset=record.offset)

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from api.follow import follow
 from core.errors import FacestreamError
 from core.kafka import decode, make_consumer
 from core.logging import get_logger
@@ -73,23 +74,17 @@ class ReplicaTracker:
         return bool(ready) and (total == 0 or covered >= set(range(total)))
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                batches = await self.consumer.getmany(timeout_ms=1000)
-            except KafkaError as exc:
-                log.warning("replica_status_fetch_failed", error=str(exc))
-                await asyncio.sleep(1)
-                continue
-            for records in batches.values():
-                for record in records:
-                    replica_id = (record.key or b"").decode()
-                    if record.value is None:
-                        self.heartbeats.pop(replica_id, None)
-                        continue
-                    try:
-                        status = decode(record.value, ReplicaStatus).payload
-                    except (FacestreamError, ValidationError):
-                        continue
-                    # Old heartbeats replayed at startup carry their own age.
-                    age = max(time.time() - record.timestamp / 1000, 0.0)
-                    self.heartbeats[status.replica_id] = Heartbeat(status, time.monotonic() - age)
+        await follow(self.consumer, self._apply, what=self.topic)
+
+    def _apply(self, record: Any) -> None:
+        replica_id = (record.key or b"").decode()
+        if record.value is None:
+            self.heartbeats.pop(replica_id, None)
+            return
+        try:
+            status = decode(record.value, ReplicaStatus).payload
+        except (FacestreamError, ValidationError):
+            return
+        # Old heartbeats replayed at startup carry their own age.
+        age = max(time.time() - record.timestamp / 1000, 0.0)
+        self.heartbeats[status.replica_id] = Heartbeat(status, time.monotonic() - age)

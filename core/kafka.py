@@ -126,6 +126,16 @@ def header_map(headers: RawHeaders | None) -> dict[str, str]:
     return {k: v.decode(errors="replace") for k, v in (headers or ())}
 
 
+def event_type(record: Any) -> str | None:
+    """A consumed record's envelope type: from its header, else from its value; None for
+    anything that is not an envelope."""
+    kind = header_map(record.headers).get(Header.EVENT_TYPE)
+    if kind is None:
+        head = peek_head(record.value)
+        kind = head.type if head is not None else None
+    return kind
+
+
 def key_bytes(key: str | None) -> bytes | None:
     return key.encode() if key is not None else None
 

@@ -11,7 +11,7 @@ import faust
 
 from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import decode, header_map, peek_head
+from core.kafka import decode, event_type, header_map
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -182,11 +182,7 @@ class EnrollProcessor:
 
 
 def _is_erasure(message: Any) -> bool:
-    kind = header_map(message.headers).get(Header.EVENT_TYPE)
-    if kind is None:
-        head = peek_head(message.value)
-        kind = head.type if head is not None else None
-    return kind == ErasePerson.__name__
+    return event_type(message) == ErasePerson.__name__
 
 
 def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:

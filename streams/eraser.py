@@ -19,11 +19,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from core.errors import FacestreamError
-from core.kafka import decode, header_map, make_consumer, make_producer, partitions_of, peek_head
+from core.kafka import decode, event_type, header_map, make_consumer, make_producer, partitions_of
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
-from schemas.envelope import Header
 from schemas.events import EraseFace, ErasePerson
 from streams.face_owners import FaceOwners
 from streams.handlers import erasure as handlers
@@ -125,9 +124,7 @@ class Eraser:
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         topics = self.settings.topics
-        kind = header_map(record.headers).get(Header.EVENT_TYPE) or getattr(
-            peek_head(record.value), "type", None
-        )
+        kind = event_type(record)
         try:
             if kind == EraseFace.__name__:
                 output = await self._erase_face(decode(record.value, EraseFace))

@@ -9,13 +9,14 @@ enroll-requests topic, so it is ordered behind that person's earlier enrollments
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
 from api import audit
 from api.auth import Permission, Principal
 from api.deps import GatewayDep, LedgerDep, ReplicasDep, SettingsDep, permission
+from api.erasure_ledger import ErasureLedger
 from api.gateway import KafkaGateway
 from api.receipts import receipt
 from api.responses import AUTH_ERRORS
@@ -54,20 +55,18 @@ async def erase_person(
     principal: Manager,
 ) -> ErasureAccepted:
     erasure_id = new_id()
-    command = ErasePerson(erasure_id=erasure_id, person_id=person_id, requested_by=principal.key_id)
-    # Same topic and key as the person's enrollments: one partition, one order.
-    topic = settings.topics.enroll_requests
-    (ack,) = await gateway.publish(topic, [(person_id, Envelope.wrap(command, correlation_id=erasure_id))])
-    requested = ErasureRequested(
-        erasure_id=erasure_id, kind="person", person_id=person_id, requested_by=principal.key_id
-    )
-    await _requested(gateway, ledger, settings, principal, requested, key=person_id, action="erase_person")
-    return ErasureAccepted(
-        erasure_id=erasure_id,
-        kind="person",
-        person_id=person_id,
-        command=LogPosition(topic=topic, partition=ack.partition, offset=ack.offset),
-        receipt=f"/erasures/{erasure_id}",
+    return await _accept(
+        gateway,
+        ledger,
+        settings,
+        principal,
+        # Same topic and key as the person's enrollments: one partition, one order.
+        topic=settings.topics.enroll_requests,
+        key=person_id,
+        command=ErasePerson(erasure_id=erasure_id, person_id=person_id, requested_by=principal.key_id),
+        requested=ErasureRequested(
+            erasure_id=erasure_id, kind="person", person_id=person_id, requested_by=principal.key_id
+        ),
     )
 
 
@@ -86,19 +85,17 @@ async def erase_face(
     principal: Manager,
 ) -> ErasureAccepted:
     erasure_id = new_id()
-    command = EraseFace(erasure_id=erasure_id, face_id=face_id, requested_by=principal.key_id)
-    topic = settings.topics.erasure_requests
-    (ack,) = await gateway.publish(topic, [(face_id, Envelope.wrap(command, correlation_id=erasure_id))])
-    requested = ErasureRequested(
-        erasure_id=erasure_id, kind="face", face_id=face_id, requested_by=principal.key_id
-    )
-    await _requested(gateway, ledger, settings, principal, requested, key=face_id, action="erase_face")
-    return ErasureAccepted(
-        erasure_id=erasure_id,
-        kind="face",
-        face_id=face_id,
-        command=LogPosition(topic=topic, partition=ack.partition, offset=ack.offset),
-        receipt=f"/erasures/{erasure_id}",
+    return await _accept(
+        gateway,
+        ledger,
+        settings,
+        principal,
+        topic=settings.topics.erasure_requests,
+        key=face_id,
+        command=EraseFace(erasure_id=erasure_id, face_id=face_id, requested_by=principal.key_id),
+        requested=ErasureRequested(
+            erasure_id=erasure_id, kind="face", face_id=face_id, requested_by=principal.key_id
+        ),
     )
 
 
@@ -127,28 +124,40 @@ async def get_erasure(
     )
 
 
-async def _requested(
+async def _accept(
     gateway: KafkaGateway,
-    ledger: Any,
+    ledger: ErasureLedger,
     settings: Settings,
     principal: Principal,
-    requested: ErasureRequested,
     *,
+    topic: str,
     key: str,
-    action: str,
-) -> None:
-    """The receipt's first entry on the ledger (any facade can answer for it), and the audit."""
+    command: ErasePerson | EraseFace,
+    requested: ErasureRequested,
+) -> ErasureAccepted:
+    """The command on the log; then the receipt's first entry on the ledger (any facade can
+    answer for it) and the audit record."""
+    erasure_id = requested.erasure_id
+    (ack,) = await gateway.publish(topic, [(key, Envelope.wrap(command, correlation_id=erasure_id))])
     await gateway.publish(
-        settings.topics.erasures, [(key, Envelope.wrap(requested, correlation_id=requested.erasure_id))]
+        settings.topics.erasures, [(key, Envelope.wrap(requested, correlation_id=erasure_id))]
     )
     ledger.note(requested, at=datetime.now(UTC))
     await audit.record(
         gateway,
         settings,
         principal,
-        action=action,
-        request_id=requested.erasure_id,
+        action=f"erase_{requested.kind}",
+        request_id=erasure_id,
         person_id=requested.person_id,
         face_ids=[requested.face_id] if requested.face_id else [],
         outcome="requested",
+    )
+    return ErasureAccepted(
+        erasure_id=erasure_id,
+        kind=requested.kind,
+        person_id=requested.person_id,
+        face_id=requested.face_id,
+        command=LogPosition(topic=topic, partition=ack.partition, offset=ack.offset),
+        receipt=f"/erasures/{erasure_id}",
     )
