@@ -59,6 +59,7 @@ BUILD_FLAGS=()
 if [[ "$ENGINE" == podman ]]; then
   install_podman
   write_containers_conf
-  # Package installs inside a build go through the host's network and trust its CAs.
-  BUILD_FLAGS=(--network=host -v /etc/ssl/certs:/etc/ssl/certs:ro)
+  # Package installs inside a build go through the host's network and trust its CAs. Docker
+  # image format: podman's default (OCI) has no HEALTHCHECK and would drop the Dockerfile's.
+  BUILD_FLAGS=(--format docker --network=host -v /etc/ssl/certs:/etc/ssl/certs:ro)
 fi
