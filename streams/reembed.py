@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
 from core.kafka import LogCut, decode, encode, key_bytes, make_consumer, make_producer
@@ -53,20 +55,25 @@ def _embed(engine: Engine, images: list[EnrollmentImage], opened: list[bytes]) -
         except FacestreamError as exc:
             prepared.append(exc.code.value)
     ready = [p for p in prepared if not isinstance(p, str)]
-    vectors = iter(engine.embed([p.faces[0].crop for p in ready]) if ready else [])  # type: ignore[attr-defined]
+    crops = [p.faces[0].crop for p in ready]  # type: ignore[attr-defined]
+    embedded, qualities = engine.embed_scored(crops) if crops else (np.zeros((0, 0)), None)
+    vectors = iter(embedded)
+    # The new pack's own quality (its embedding norm where it calibrates one), not the old one's.
+    scores = iter(qualities if qualities is not None else [None] * len(crops))
     results: list[FaceEmbedded | str] = []
     for image, outcome in zip(images, prepared, strict=True):
         if isinstance(outcome, str):
             results.append(outcome)
             continue
         face = outcome.faces[0]  # type: ignore[attr-defined]
+        score = next(scores)
         results.append(
             FaceEmbedded(
                 face_id=image.face_id,
                 person_id=image.person_id,
                 enrollment_id=image.enrollment_id,
                 embedding=to_embedding(next(vectors), engine.model),
-                quality=face.quality,
+                quality=face.quality if score is None else round(float(score), 4),
                 det_score=face.det_score,
                 bbox=face.bbox,
                 content_hash=image.content_hash,
