@@ -34,7 +34,7 @@ class FaissFlatIndex(LabelledIndex):
     _labels: np.ndarray  # (capacity,) int64
     _count: int
     _owned: bool  # False: a frozen view or the file shares _rows; copy before overwriting
-    _row_of: dict[int, int]
+    _rows_by_label: dict[int, int] | None  # None: not built yet (after a load), see _row_of
 
     def __init__(self, *, dim: int, model_id: str) -> None:
         super().__init__(dim=dim, model_id=model_id)
@@ -46,13 +46,20 @@ class FaissFlatIndex(LabelledIndex):
         """Make rows ``[0, need)`` writable: own the array, with room for ``need`` rows."""
         if self._owned and need <= len(self._rows):
             return
-        capacity = len(self._rows) if need <= len(self._rows) else max(need, 2 * len(self._rows))
+        capacity = len(self._rows) if need <= len(self._rows) else max(need, len(self._rows) * 3 // 2)
         capacity = max(capacity, _MIN_CAPACITY)
         rows = np.empty((capacity, self.dim), dtype=np.float32)
         rows[: self._count] = self._rows[: self._count]
         labels = np.empty(capacity, dtype=np.int64)
         labels[: self._count] = self._labels[: self._count]
         self._rows, self._labels, self._owned = rows, labels, True
+
+    def _prepare_vectors(self, adding: int, overwriting: bool) -> None:
+        self._rows_by_label = self._row_of  # built here, outside the caller's lock
+        need = self._count + adding
+        if need > len(self._rows) or (overwriting and not self._owned) or not self._owned_tail():
+            # Headroom, so that the appends after a load or a copy do not copy again.
+            self._writable(need + max(_MIN_CAPACITY, need // 8))
 
     def _add_vectors(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         need = self._count + len(labels)
@@ -90,7 +97,15 @@ class FaissFlatIndex(LabelledIndex):
         self._labels = np.empty(0, dtype=np.int64)
         self._count = 0
         self._owned = True
-        self._row_of = {}
+        self._rows_by_label = {}
+
+    @property
+    def _row_of(self) -> dict[int, int]:
+        rows = self._rows_by_label
+        if rows is None:
+            rows = dict(zip(self._labels[: self._count].tolist(), range(self._count), strict=True))
+            self._rows_by_label = rows
+        return rows
 
     def _vector_count(self) -> int:
         return self._count
@@ -120,9 +135,7 @@ class FaissFlatIndex(LabelledIndex):
         if labels.dtype != np.int64:
             raise ValueError(f"stored labels have dtype {labels.dtype}")
         self._rows, self._labels, self._count, self._owned = vectors, labels, len(labels), False
-        self._row_of = dict(zip(labels.tolist(), range(len(labels)), strict=True))
-        if len(self._row_of) != len(labels):
-            raise ValueError("stored labels repeat")
+        self._rows_by_label = None  # built when a change first needs it
 
 
 class _FrozenRows:

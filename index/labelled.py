@@ -55,7 +55,7 @@ def _check_ids(face_ids: Sequence[str], person_ids: Sequence[str], n: int) -> No
 
 class LabelledIndex(ABC):
     backend: ClassVar[str] = ""
-    _label_of: dict[str, int]
+    _labels_by_face: dict[str, int] | None  # None: not built yet (after a load), see _label_of
     _face_of: dict[int, str]
     _person_of: dict[int, str]
     _labels_of_person: dict[str, set[int]] | None  # None: not built yet (after a load)
@@ -138,7 +138,7 @@ class LabelledIndex(ABC):
         return self._model_id
 
     def __len__(self) -> int:
-        return len(self._label_of)
+        return len(self._face_of)
 
     def __contains__(self, face_id: object) -> bool:
         return face_id in self._label_of
@@ -194,7 +194,7 @@ class LabelledIndex(ABC):
         rows = unit_rows(queries, self._dim)
         if rows.shape[0] == 0:
             return []
-        if not self._label_of:
+        if not self._face_of:
             return [[] for _ in range(rows.shape[0])]
         scores, labels = self._search_vectors(rows, min(k, len(self)))
         scores = np.clip(scores, -1.0, 1.0)
@@ -324,16 +324,27 @@ class LabelledIndex(ABC):
         n = len(labels)
         if not (n == len(faces) == len(persons)):
             raise ValueError("id lists of different lengths")
-        if self._label_of or not all(type(label) is int for label in labels):
+        if self._face_of or not all(type(label) is int for label in labels):
             raise ValueError("labels must be integers, restored into an empty index")
-        # Built by dict(zip(...)) in C: a million faces in a fraction of a second.
-        self._label_of = dict(zip(faces, labels, strict=True))
+        # Built by dict(zip(...)) in C. Face id -> label (hashing a million new strings: about
+        # as long as the rest together) and person -> labels wait for their first use: a
+        # restored replica serves searches without them. The snapshot's checksums vouch for
+        # the saved ids; labels are checked unique here.
         self._face_of = dict(zip(labels, faces, strict=True))
         self._person_of = dict(zip(labels, persons, strict=True))
-        if len(self._label_of) != n or len(self._face_of) != n:
-            raise ValueError("duplicate face ids or labels")
-        self._labels_of_person = None  # built on first use
+        if len(self._face_of) != n:
+            raise ValueError("duplicate labels")
+        self._labels_by_face = None
+        self._labels_of_person = None
         self._next_label = max(labels, default=-1) + 1
+
+    @property
+    def _label_of(self) -> dict[str, int]:
+        by_face = self._labels_by_face
+        if by_face is None:
+            by_face = dict(zip(self._face_of.values(), self._face_of, strict=True))
+            self._labels_by_face = by_face
+        return by_face
 
     def _by_person(self) -> dict[str, set[int]]:
         by_person = self._labels_of_person
@@ -363,7 +374,7 @@ class LabelledIndex(ABC):
             del self._labels_of_person[person_id]
 
     def _forget_all(self) -> None:
-        self._label_of = {}
+        self._labels_by_face = {}
         self._face_of = {}
         self._person_of = {}
         self._labels_of_person = {}

@@ -6,7 +6,7 @@ offset to read), so it replays only the tail. Layout of ``directory``::
 
     CURRENT                      name of the live snapshot (replaced atomically)
     snapshot-<ns>-<hex>/         the live snapshot
-        manifest.json            SnapshotManifest: what it is and sha256 of every payload file
+        manifest.json            SnapshotManifest: what it is; sha256 of every 64 MiB of each file
         payload/...              what the backend's ``save`` wrote
     .tmp-<hex>/                  a snapshot being written (or left by a crash: ignored)
 
@@ -27,24 +27,30 @@ import re
 import shutil
 import time
 import uuid
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ErrorCode, FacestreamError
 from index import registry
 from index.base import Saveable, VectorIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a sha256 per 64 MiB chunk of each file (1: one per file)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 PAYLOAD = "payload"
 _SNAPSHOT_NAME = re.compile(r"^snapshot-[0-9]{20}-[0-9a-f]{8}$")
 _TMP_PREFIX = ".tmp-"
 _CHUNK = 1 << 20
+_DIGEST_CHUNK = 64 << 20
+_MIN_DIGEST_CHUNK = 1 << 16
+# Threads that hash a snapshot's files while the backend loads: the caller's thread parses.
+_VERIFY_THREADS = 3
 
 
 class UnusableReason(StrEnum):
@@ -64,10 +70,22 @@ class SnapshotUnusable(Exception):
 
 
 class FileDigest(BaseModel):
+    """A file's size and the sha256 of each ``chunk_bytes`` piece of it, in order: the pieces
+    of a large file are checked on several threads at once."""
+
     model_config = ConfigDict(frozen=True)
 
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int = Field(ge=0)
+    chunk_bytes: int = Field(ge=_MIN_DIGEST_CHUNK)
+    sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]]
+
+    @model_validator(mode="after")
+    def _one_digest_per_chunk(self) -> Self:
+        if len(self.sha256) != -(-self.bytes // self.chunk_bytes):
+            raise ValueError(
+                f"{len(self.sha256)} digests for {self.bytes} bytes in {self.chunk_bytes}-byte chunks"
+            )
+        return self
 
 
 class SnapshotManifest(BaseModel):
@@ -170,11 +188,18 @@ def read_snapshot(
         foreign.append(f"backend {manifest.backend!r} is not registered")
     if foreign:
         raise SnapshotUnusable(UnusableReason.FOREIGN, f"{snapshot.name}: " + "; ".join(foreign))
-    _verify_payload(snapshot / PAYLOAD, manifest.files)
-    try:
-        index = registry.load(manifest.backend, snapshot / PAYLOAD)
-    except Exception as exc:
-        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot.name}: {exc}") from exc
+    # Every byte is checked before the index is handed out; the checking (hashing, which
+    # releases the GIL) runs on threads while the backend parses what it saved meanwhile.
+    with ThreadPoolExecutor(max_workers=_VERIFY_THREADS, thread_name_prefix="verify") as pool:
+        verified = pool.submit(_verify_payload, snapshot / PAYLOAD, manifest.files, pool)
+        try:
+            index: VectorIndex | None = registry.load(manifest.backend, snapshot / PAYLOAD)
+            failure: Exception | None = None
+        except Exception as exc:
+            index, failure = None, exc
+        verified.result()  # raises SnapshotUnusable first: a checksum names the cause best
+    if index is None:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot.name}: {failure}") from failure
     got = (index.backend, index.model_id, index.dim, len(index))
     want = (manifest.backend, manifest.model_id, manifest.dim, manifest.size)
     if got != want:
@@ -210,7 +235,7 @@ def _read_manifest(snapshot: Path) -> SnapshotManifest:
         raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot / MANIFEST} is unreadable: {exc}") from exc
 
 
-def _verify_payload(payload: Path, expected: dict[str, FileDigest]) -> None:
+def _verify_payload(payload: Path, expected: dict[str, FileDigest], pool: Executor) -> None:
     try:
         found = _payload_files(payload)
     except OSError as exc:
@@ -221,13 +246,19 @@ def _verify_payload(payload: Path, expected: dict[str, FileDigest]) -> None:
             f"{payload} holds {sorted(found)}, the manifest lists {sorted(expected)}",
         )
     for relative, digest in expected.items():
-        size, sha256 = _digest(found[relative])
+        size = found[relative].stat().st_size
         if size != digest.bytes:
             raise SnapshotUnusable(
                 UnusableReason.CORRUPT, f"{relative}: {size} bytes, expected {digest.bytes}"
             )
-        if sha256 != digest.sha256:
-            raise SnapshotUnusable(UnusableReason.CORRUPT, f"{relative}: sha256 mismatch")
+    pieces = [
+        (relative, n, pool.submit(_chunk_sha256, found[relative], n * digest.chunk_bytes, digest.chunk_bytes))
+        for relative, digest in expected.items()
+        for n in range(len(digest.sha256))
+    ]
+    for relative, n, sha256 in pieces:
+        if sha256.result() != expected[relative].sha256[n]:
+            raise SnapshotUnusable(UnusableReason.CORRUPT, f"{relative}: sha256 mismatch in chunk {n}")
 
 
 # --- files
@@ -243,22 +274,35 @@ def _payload_files(payload: Path) -> dict[str, Path]:
     }
 
 
-def _digest(path: Path) -> tuple[int, str]:
+def _chunk_sha256(path: Path, offset: int, length: int) -> str:
     sha256 = hashlib.sha256()
-    size = 0
     with path.open("rb") as file:
-        while chunk := file.read(_CHUNK):
+        file.seek(offset)
+        while length > 0 and (chunk := file.read(min(_CHUNK, length))):
             sha256.update(chunk)
+            length -= len(chunk)
+    return sha256.hexdigest()
+
+
+def _digest(path: Path) -> FileDigest:
+    """One pass over the file: its size and a sha256 per ``_DIGEST_CHUNK`` bytes."""
+    digests: list[str] = []
+    sha256, filled, size = hashlib.sha256(), 0, 0
+    with path.open("rb") as file:
+        while chunk := file.read(min(_CHUNK, _DIGEST_CHUNK - filled)):
+            sha256.update(chunk)
+            filled += len(chunk)
             size += len(chunk)
-    return size, sha256.hexdigest()
+            if filled == _DIGEST_CHUNK:
+                digests.append(sha256.hexdigest())
+                sha256, filled = hashlib.sha256(), 0
+    if filled:
+        digests.append(sha256.hexdigest())
+    return FileDigest(bytes=size, chunk_bytes=_DIGEST_CHUNK, sha256=digests)
 
 
 def _digest_payload(payload: Path) -> dict[str, FileDigest]:
-    digests = {}
-    for relative, path in _payload_files(payload).items():
-        size, sha256 = _digest(path)
-        digests[relative] = FileDigest(sha256=sha256, bytes=size)
-    return digests
+    return {relative: _digest(path) for relative, path in _payload_files(payload).items()}
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -13,6 +13,7 @@ from index import (
     SnapshotUnusable,
     UnusableReason,
     VectorIndex,
+    create,
     read_snapshot,
     write_snapshot,
 )
@@ -64,7 +65,10 @@ def test_roundtrip_with_offsets(
     )
     assert manifest.format_version == snapshot_module.FORMAT_VERSION
     assert manifest.created_at.tzinfo is not None
-    assert manifest.files and all(len(f.sha256) == 64 for f in manifest.files.values())
+    assert manifest.files and all(
+        len(f.sha256) == -(-f.bytes // f.chunk_bytes) and all(len(d) == 64 for d in f.sha256)
+        for f in manifest.files.values()
+    )
     assert loaded.index.stats() == index.stats()
     queries = unit_vectors(rng, 4)
     assert loaded.index.search(queries, 6) == index.search(queries, 6)
@@ -246,3 +250,19 @@ def test_invalid_offsets_are_refused(index: VectorIndex, tmp_path: Path, offsets
     with pytest.raises(FacestreamError):
         write_snapshot(index, tmp_path, offsets=offsets, topic=TOPIC)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_each_chunk_of_a_large_file_is_checked(
+    monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(snapshot_module, "_DIGEST_CHUNK", 1 << 16)
+    index = create("faiss-flat", dim=DIM, model_id=MODEL)
+    index.add(*gallery(rng, 1500))  # 1500 x 32 float32: two chunks and a bit
+    write_snapshot(index, tmp_path, offsets=OFFSETS, topic=TOPIC)
+    vectors = live(tmp_path) / "payload" / "vectors.npy"
+    manifest = read_snapshot(tmp_path, expected_model_id=MODEL, expected_topic=TOPIC).manifest
+    assert len(manifest.files["vectors.npy"].sha256) == 3
+    data = bytearray(vectors.read_bytes())
+    data[(1 << 16) + 100] ^= 0x01  # one bit, in the second chunk
+    vectors.write_bytes(bytes(data))
+    assert "chunk 1" in unusable(tmp_path, UnusableReason.CORRUPT).detail
