@@ -18,21 +18,25 @@ from pathlib import Path
 import numpy as np
 from aiokafka.admin import AIOKafkaAdminClient
 
-from core.kafka import encode, make_producer
+from core.kafka import encode, envelope_headers, make_producer
 from core.settings import Settings
 from core.topics import ensure_topics, topic_specs
 from core.vectors import to_embedding
 from index import registry
 from index.snapshot import read_snapshot
-from schemas.envelope import Envelope
 from schemas.events import BBox, FaceEmbedded, ModelInfo
+from streams.handlers.enroll import embedding_output
 from streams.log_fold import PendingChanges
 from streams.replay import replay
 
 MODEL = ModelInfo(pack="bench", recognizer="synthetic", version="1", dim=512)
+TOPICS = Settings().topics
 
 
-def synthetic_records(n: int, seed: int = 0) -> list[tuple[bytes, bytes]]:
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def synthetic_records(n: int, seed: int = 0) -> list[Record]:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(n, MODEL.dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -48,33 +52,37 @@ def synthetic_records(n: int, seed: int = 0) -> list[tuple[bytes, bytes]]:
             bbox=BBox(x=0, y=0, width=100, height=100),
             content_hash="0" * 64,
         )
-        records.append((fact.face_id.encode(), encode(Envelope.wrap(fact, correlation_id="bench"))))
+        # As the enroll worker writes them: binary value, person and model in headers.
+        out = embedding_output(fact, topics=TOPICS, correlation_id="bench")
+        records.append(
+            (fact.face_id.encode(), encode(out.envelope), envelope_headers(out.envelope, **out.headers))
+        )
     return records
 
 
 class _Record:
     """The shape of an aiokafka ConsumerRecord that folding reads."""
 
-    def __init__(self, key: bytes, value: bytes) -> None:
-        self.key, self.value = key, value
+    def __init__(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        self.key, self.value, self.headers = key, value, headers
 
 
-def in_memory_rebuild(records: list[tuple[bytes, bytes]]) -> float:
+def in_memory_rebuild(records: list[Record]) -> float:
     started = time.perf_counter()
     index = registry.create("faiss-flat", dim=MODEL.dim, model_id=MODEL.id)
     pending = PendingChanges()
-    for key, value in records:
-        pending.fold(_Record(key, value), model_id=MODEL.id)  # type: ignore[arg-type]
+    for key, value, headers in records:
+        pending.fold(_Record(key, value, headers), model_id=MODEL.id, dim=MODEL.dim)  # type: ignore[arg-type]
     pending.apply(index)
     return time.perf_counter() - started
 
 
-async def produce(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
+async def produce(settings: Settings, records: list[Record]) -> float:
     producer = make_producer(settings, linger_ms=20, max_batch_size=1024 * 1024)
     await producer.start()
     started = time.perf_counter()
     try:
-        futures = [await producer.send(settings.topics.embeddings, v, k) for k, v in records]
+        futures = [await producer.send(settings.topics.embeddings, v, k, headers=h) for k, v, h in records]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

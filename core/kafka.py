@@ -12,9 +12,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
+from core import embedding_records
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from schemas.envelope import Envelope, EnvelopeHead, Header
+from schemas.events import FaceEmbedded
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -84,6 +86,9 @@ def make_consumer(
 
 
 def encode(envelope: Envelope[Any]) -> bytes:
+    """JSON, except the embeddings log's hot records (core.embedding_records)."""
+    if isinstance(envelope.payload, FaceEmbedded):
+        return embedding_records.encode(envelope)
     return envelope.model_dump_json().encode()
 
 
@@ -92,6 +97,12 @@ def decode(value: bytes | None, payload_type: type[P]) -> Envelope[P]:
     if value is None:
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, "record has no value")
     try:
+        if embedding_records.is_binary(value):
+            if payload_type is not FaceEmbedded:
+                raise FacestreamError(
+                    ErrorCode.INVALID_MESSAGE, f"expected {payload_type.__name__}, got a binary FaceEmbedded"
+                )
+            return embedding_records.decode(value)  # type: ignore[return-value]
         envelope = Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
     except ValidationError as exc:
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, _short(exc)) from exc
@@ -107,8 +118,10 @@ def peek_head(value: bytes | None) -> EnvelopeHead | None:
     if value is None:
         return None
     try:
+        if embedding_records.is_binary(value):
+            return EnvelopeHead.model_validate(embedding_records.metadata(value))
         return EnvelopeHead.model_validate_json(value)
-    except ValidationError:
+    except (ValidationError, FacestreamError):
         return None
 
 

@@ -24,6 +24,7 @@ class Header:
     # On embeddings records: whose face it is, so that the eraser's view of the log reads
     # keys and headers only.
     PERSON_ID = "person_id"
+    MODEL_ID = "model_id"
 
 
 def new_id() -> str:

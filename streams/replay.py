@@ -65,7 +65,7 @@ async def build_from_log(settings: Settings, model: ModelInfo, *, backend: str) 
             for record in batch:
                 records += 1
                 try:
-                    pending.fold(record, model_id=model.id)
+                    pending.fold(record, model_id=model.id, dim=model.dim)
                 except FacestreamError as exc:
                     skipped += 1
                     log.warning("replay_skipped", offset=record.offset, reason=exc.code.value)

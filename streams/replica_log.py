@@ -99,7 +99,7 @@ class LogFollower:
         self, record: ConsumerRecord[bytes, bytes], pending: PendingChanges, letters: list[Output]
     ) -> None:
         try:
-            pending.fold(record, model_id=self.model.id)
+            pending.fold(record, model_id=self.model.id, dim=self.model.dim)
         except FacestreamError as exc:
             self.metrics.errors.labels("replica", exc.code.value).inc()
             letters.append(dead_letter_for(record, exc, stage="replica", topics=self.settings.topics))

@@ -96,7 +96,7 @@ def embedding_output(fact: FaceEmbedded, *, topics: TopicNames, correlation_id: 
         topic=topics.embeddings,
         key=fact.face_id,
         envelope=Envelope.wrap(fact, correlation_id=correlation_id),
-        headers={Header.PERSON_ID: fact.person_id},
+        headers={Header.PERSON_ID: fact.person_id, Header.MODEL_ID: fact.embedding.model.id},
     )
 
 
