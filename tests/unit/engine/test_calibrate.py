@@ -82,5 +82,5 @@ def test_a_manifest_wins_and_missing_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "manifest.csv").write_text("path,identity\na.jpg,ann\n")
     assert [(s.path.name, s.identity) for s in load_dataset(tmp_path)] == [("a.jpg", "ann")]
     (tmp_path / "manifest.csv").write_text("path,identity\na.jpg,ann\ngone.jpg,bob\n")
-    with pytest.raises(FileNotFoundError, match="gone.jpg"):
+    with pytest.raises(FileNotFoundError, match=r"gone\.jpg"):
         load_dataset(tmp_path)

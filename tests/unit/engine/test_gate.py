@@ -35,7 +35,9 @@ def test_none_left_is_low_quality_naming_score_bar_and_reason() -> None:
     with pytest.raises(FacestreamError) as info:
         apply_bar([_face(0.2), _face(0.3)], [np.zeros(2), np.zeros(2)], 0.5)
     assert info.value.code == ErrorCode.LOW_QUALITY
-    assert info.value.message == "face quality 0.30 is below 0.50: sharpness 0.05: image blurred or out of focus"
+    assert info.value.message == (
+        "face quality 0.30 is below 0.50: sharpness 0.05: image blurred or out of focus"
+    )
 
 
 def test_bar_zero_keeps_everything() -> None:
