@@ -76,11 +76,12 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def enroll_call(person_id: str, images: Iterable[ImageInput]) -> Call:
+def enroll_call(person_id: str, images: Iterable[ImageInput], quality_filter: str | None = None) -> Call:
     parts = [("images", image_part(image, i)) for i, image in enumerate(images)]
     if not parts:
         raise ValueError("enroll needs at least one image")
-    return Call("POST", f"/enroll/{segment(person_id)}", files=parts)
+    params = {"quality_filter": quality_filter} if quality_filter else None
+    return Call("POST", f"/enroll/{segment(person_id)}", params=params, files=parts)
 
 
 def offsets_param(offsets: Mapping[int, int] | str) -> str:
@@ -95,8 +96,11 @@ def identify_call(
     top_k: int | None,
     threshold: float | None,
     min_offsets: Mapping[int, int] | str | None = None,
+    quality_filter: str | None = None,
 ) -> Call:
     params: dict[str, Any] = {}
+    if quality_filter:
+        params["quality_filter"] = quality_filter
     if min_offsets:
         params["min_offsets"] = offsets_param(min_offsets)
     if top_k is not None:

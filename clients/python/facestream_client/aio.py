@@ -68,10 +68,13 @@ class AsyncFacestreamClient:
             raise _core.transport_error(exc) from exc
         return _core.decode(response, call, parse)
 
-    async def enroll(self, person_id: str, images: Iterable[ImageInput]) -> EnrollResult:
+    async def enroll(
+        self, person_id: str, images: Iterable[ImageInput], *, quality_filter: str | None = None
+    ) -> EnrollResult:
         """Enroll a person from one or more photos. When no photo is accepted the API answers
-        422: FacestreamError whose `rejected` lists the reasons."""
-        return await self._send(_core.enroll_call(person_id, images), EnrollResult.from_json)
+        422: FacestreamError whose `rejected` lists the reasons. `quality_filter` (none, low,
+        medium, high, auto; the server's default is auto) refuses faces under its bar."""
+        return await self._send(_core.enroll_call(person_id, images, quality_filter), EnrollResult.from_json)
 
     async def identify(
         self,
@@ -80,12 +83,14 @@ class AsyncFacestreamClient:
         top_k: int | None = None,
         threshold: float | None = None,
         min_offsets: Mapping[int, int] | str | None = None,
+        quality_filter: str | None = None,
     ) -> IdentifyResult:
         """Who is in the photo: `person_id` is None and `unknown` True below the threshold.
-        `min_offsets` (an enrollment's `offsets`) makes only replicas that applied it answer."""
-        return await self._send(
-            _core.identify_call(image, top_k, threshold, min_offsets), IdentifyResult.from_json
-        )
+        `min_offsets` (an enrollment's `offsets`) makes only replicas that applied it answer.
+        The answer carries the face's `quality` and `low_quality`; `quality_filter` makes the
+        API refuse (422 low_quality) a face under its bar instead of answering."""
+        call = _core.identify_call(image, top_k, threshold, min_offsets, quality_filter)
+        return await self._send(call, IdentifyResult.from_json)
 
     async def get_person(self, person_id: str) -> Person:
         return await self._send(Call("GET", f"/persons/{_core.segment(person_id)}"), Person.from_json)

@@ -89,6 +89,8 @@ class IdentifyResult:
     bbox: BBox | None = None
     gallery_size: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    quality: float | None = None  # the face's quality score in [0, 1]
+    low_quality: bool = False  # under the server's `low` bar: answered, but treat with care
 
     @classmethod
     def from_json(cls, data: Json) -> IdentifyResult:
@@ -103,6 +105,8 @@ class IdentifyResult:
             bbox=BBox.from_json(data["bbox"]) if data.get("bbox") else None,
             gallery_size=int(data.get("gallery_size", 0)),
             timings_ms=dict(data.get("timings_ms") or {}),
+            quality=float(data["quality"]) if data.get("quality") is not None else None,
+            low_quality=bool(data.get("low_quality", False)),
         )
 
 

@@ -377,3 +377,24 @@ async def test_async_erasure_calls() -> None:
             await fs.wait_for_erasure(accepted.erasure_id, timeout=0.05, interval=0.01)
         assert late.value.code == "unknown_face"
     assert [r.method for r in api.seen] == ["DELETE", "GET", "GET", "GET", "GET"]
+
+
+def test_quality_filter_is_sent_and_quality_read_back() -> None:
+    answer = {
+        "request_id": "r",
+        "person_id": "jane.doe",
+        "similarity": 0.6,
+        "unknown": False,
+        "threshold": 0.45,
+        "candidates": [{"person_id": "jane.doe", "similarity": 0.6}],
+        "model": "default/fr_feature@1",
+        "quality": 0.12,
+        "low_quality": True,
+    }
+    enrolled = {"person_id": "jane.doe", "enrollment_id": "e", "model": "m", "accepted": [], "rejected": []}
+    api = ScriptedApi((200, answer), (201, enrolled))
+    with FacestreamClient("http://api.test", api_key="k", transport=httpx.MockTransport(api)) as fs:
+        result = fs.identify(b"jpeg", quality_filter="medium")
+        fs.enroll("jane.doe", [b"jpeg"], quality_filter="none")
+    assert (result.quality, result.low_quality) == (0.12, True)
+    assert [r.url.params.get("quality_filter") for r in api.seen] == ["medium", "none"]
