@@ -21,11 +21,13 @@ import numpy as np
 
 from index.blas_topk import top_k
 from index.labelled import FrozenVectors, LabelledIndex
+from index.pacing import throttle
 from index.registry import register
 
 VECTORS_FILE = "vectors.npy"
 LABELS_FILE = "labels.npy"
 _MIN_CAPACITY = 1024
+_WRITE_CHUNK = 16 << 20
 
 
 @register("faiss-flat")
@@ -145,5 +147,17 @@ class _FrozenRows:
         self._rows, self._labels = rows, labels
 
     def save(self, directory: Path) -> None:
-        np.save(directory / VECTORS_FILE, self._rows, allow_pickle=False)
+        _save_paced(directory / VECTORS_FILE, self._rows)
         np.save(directory / LABELS_FILE, self._labels, allow_pickle=False)
+
+
+def _save_paced(path: Path, array: np.ndarray) -> None:
+    """``np.save``, written in chunks with ``index.pacing.throttle`` between them."""
+    rows = np.ascontiguousarray(array)
+    step = max(1, _WRITE_CHUNK // max(1, rows[:1].nbytes))
+    with path.open("wb") as file:
+        np.lib.format.write_array_header_1_0(file, np.lib.format.header_data_from_array_1_0(rows))
+        for first in range(0, len(rows), step):
+            part = rows[first : first + step]
+            file.write(part.data.cast("B"))  # the rows themselves, no copy
+            throttle(part.nbytes)

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from core.errors import ErrorCode, FacestreamError
 from index import registry
 from index.base import Saveable, VectorIndex
+from index.pacing import throttle
 
 FORMAT_VERSION = 2  # 2: a sha256 per 64 MiB chunk of each file (1: one per file)
 CURRENT = "CURRENT"
@@ -290,6 +291,7 @@ def _digest(path: Path) -> FileDigest:
     sha256, filled, size = hashlib.sha256(), 0, 0
     with path.open("rb") as file:
         while chunk := file.read(min(_CHUNK, _DIGEST_CHUNK - filled)):
+            throttle(len(chunk))
             sha256.update(chunk)
             filled += len(chunk)
             size += len(chunk)
