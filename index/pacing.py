@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
 class _Pace:
     bytes_per_s: float
-    started: float = field(default_factory=time.monotonic)
+    started: float
     done: int = 0
 
 
@@ -29,7 +29,7 @@ _PACE: ContextVar[_Pace | None] = ContextVar("index_io_pace", default=None)
 @contextmanager
 def paced(bytes_per_s: float | None) -> Iterator[None]:
     """Within this block (this thread), ``throttle`` keeps I/O at ``bytes_per_s`` on average."""
-    token = _PACE.set(_Pace(bytes_per_s) if bytes_per_s else None)
+    token = _PACE.set(_Pace(bytes_per_s, time.monotonic()) if bytes_per_s else None)
     try:
         yield
     finally:
