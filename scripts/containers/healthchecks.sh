@@ -5,9 +5,11 @@ set -uo pipefail
 INTERVAL="${FACESTREAM_HEALTHCHECK_INTERVAL_S:-3}"
 while :; do
   # A container with a healthcheck shows "(starting)", "(healthy)" or "(unhealthy)" in Status.
+  # All at once: a slow check (a JVM on a busy host) must not hold up the others.
   while read -r id status; do
     [[ "$status" == *"healthy)"* || "$status" == *"(starting)"* ]] || continue
-    timeout 30 podman healthcheck run "$id" >/dev/null 2>&1 || true
+    timeout 30 podman healthcheck run "$id" >/dev/null 2>&1 &
   done < <(podman ps --format '{{.ID}} {{.Status}}' 2>/dev/null)
+  wait
   sleep "$INTERVAL"
 done
