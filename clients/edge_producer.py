@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
+import struct
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -28,19 +28,20 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 
-def identify_envelope(image: bytes, *, request_id: str, camera: str) -> dict:
-    return {
+def identify_record(image: bytes, *, request_id: str, camera: str) -> bytes:
+    """The binary command (core/image_records.py): b"FSI1", the metadata's length (u32 LE),
+    the envelope as JSON without the image, then the image bytes as they are. (A JSON
+    envelope with the image base64-encoded in `payload.image` is accepted too.)"""
+    envelope = {
         "event_id": uuid.uuid4().hex,
         "type": "IdentifyFace",
         "schema_version": 1,
         "time": datetime.now(UTC).isoformat(),
         "correlation_id": request_id,
-        "payload": {
-            "request_id": request_id,
-            "image": base64.b64encode(image).decode(),
-            "source": camera,
-        },
+        "payload": {"request_id": request_id, "source": camera},
     }
+    meta = json.dumps(envelope).encode()
+    return b"FSI1" + struct.pack("<I", len(meta)) + meta + image
 
 
 async def identify(image: bytes, *, bootstrap: str, prefix: str, camera: str) -> dict:
@@ -63,10 +64,9 @@ async def identify(image: bytes, *, bootstrap: str, prefix: str, camera: str) ->
         await consumer.seek_to_end(*partitions)
         for tp in partitions:
             await consumer.position(tp)
-        envelope = identify_envelope(image, request_id=request_id, camera=camera)
         await producer.send_and_wait(
             requests,
-            json.dumps(envelope).encode(),
+            identify_record(image, request_id=request_id, camera=camera),
             key=request_id.encode(),
             headers=[("correlation_id", request_id.encode()), ("event_type", b"IdentifyFace")],
         )

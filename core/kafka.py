@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
-from core import embedding_records
+from core import embedding_records, image_records
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from schemas.envelope import Envelope, EnvelopeHead, Header
@@ -86,9 +86,12 @@ def make_consumer(
 
 
 def encode(envelope: Envelope[Any]) -> bytes:
-    """JSON, except the embeddings log's hot records (core.embedding_records)."""
+    """JSON, except the hot records: embeddings (core.embedding_records) and the commands
+    that carry a photo (core.image_records)."""
     if isinstance(envelope.payload, FaceEmbedded):
         return embedding_records.encode(envelope)
+    if image_records.carries_image(envelope):
+        return image_records.encode(envelope)
     return envelope.model_dump_json().encode()
 
 
@@ -103,7 +106,10 @@ def decode(value: bytes | None, payload_type: type[P]) -> Envelope[P]:
                     ErrorCode.INVALID_MESSAGE, f"expected {payload_type.__name__}, got a binary FaceEmbedded"
                 )
             return embedding_records.decode(value)  # type: ignore[return-value]
-        envelope = Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
+        if image_records.is_binary(value):
+            envelope = image_records.decode(value, payload_type)
+        else:
+            envelope = Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
     except ValidationError as exc:
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, _short(exc)) from exc
     if envelope.type != payload_type.__name__:
@@ -120,6 +126,8 @@ def peek_head(value: bytes | None) -> EnvelopeHead | None:
     try:
         if embedding_records.is_binary(value):
             return EnvelopeHead.model_validate(embedding_records.metadata(value))
+        if image_records.is_binary(value):
+            return EnvelopeHead.model_validate(image_records.metadata(value)[0])
         return EnvelopeHead.model_validate_json(value)
     except (ValidationError, FacestreamError):
         return None

@@ -20,10 +20,28 @@ def command() -> Envelope[EnrollFace]:
 def test_roundtrip_keeps_bytes() -> None:
     original = command()
     value = encode(original)
-    assert json.loads(value)["type"] == "EnrollFace"
+    # Binary: the image raw after the metadata, no base64.
+    assert value[:4] == b"FSI1" and value.endswith(b"\x00\xffbinary")
     back = decode(value, EnrollFace)
     assert back == original
     assert back.payload.image == b"\x00\xffbinary"
+    head = peek_head(value)
+    assert head is not None and head.type == "EnrollFace"
+
+
+def test_a_json_command_with_a_base64_image_is_still_read() -> None:
+    """What an edge box may produce."""
+    original = command()
+    value = original.model_dump_json().encode()
+    assert json.loads(value)["type"] == "EnrollFace"
+    assert decode(value, EnrollFace) == original
+
+
+@pytest.mark.parametrize("value", [b"FSI1", b"FSI1\xff\x00\x00\x00{}", b"FSI1\x02\x00\x00\x00[]img"])
+def test_broken_binary_commands_are_invalid_messages(value: bytes) -> None:
+    with pytest.raises(FacestreamError) as info:
+        decode(value, EnrollFace)
+    assert info.value.code == ErrorCode.INVALID_MESSAGE
 
 
 @pytest.mark.parametrize(
@@ -44,7 +62,7 @@ def test_wrong_type_is_an_invalid_message() -> None:
 
 
 def test_type_field_must_match_the_payload() -> None:
-    data = json.loads(encode(command()))
+    data = json.loads(command().model_dump_json())
     data["type"] = "IdentifyFace"
     with pytest.raises(FacestreamError):
         decode(json.dumps(data).encode(), EnrollFace)
