@@ -64,7 +64,7 @@ def _stages(topics: TopicNames) -> dict[str, set[str]]:
     return {
         topics.enroll_requests: {"enroll"},
         topics.identify_requests: {"identify"},
-        topics.embeddings: {"replica", "projector"},
+        topics.embeddings: {"replica", "projector", "eraser"},
         topics.identify_queries: {"search"},
         topics.enrollment_outcomes: {"projector"},
     }
