@@ -13,6 +13,7 @@ STACK_LOG := var/log/stack.log
 PYTEST_ARGS ?=
 
 .PHONY: help setup services services-down migrate topics run up down test test-unit test-js lint format clean \
+	prometheus prometheus-down \
 	docker-build docker-up docker-down docker-config
 
 help:
@@ -84,17 +85,24 @@ format: setup ## Format and fix imports (ruff stands in for black and isort)
 test-js: ## The Node client's tests (the live part needs FACESTREAM_API_URL and FACESTREAM_API_KEY)
 	node --test clients/js
 
+prometheus: ## Prometheus (Debian package) scraping every process of the local stack, alert rules loaded (:19090)
+	scripts/services/prometheus.sh start
+
+prometheus-down: ## Stop that Prometheus
+	scripts/services/prometheus.sh stop
+
 docker-build: ## Build the CPU image (facestream:latest), and the GPU image where its CUDA base exists
 	scripts/containers/build.sh
 
-docker-up: ## Start the compose stack (Kafka, PostgreSQL, API, workers, replicas)
-	docker compose up -d --build
+docker-up: docker-build ## Build, then start the compose stack (Kafka, PostgreSQL, API, workers, replicas)
+	scripts/containers/compose.sh up -d
 
 docker-down: ## Stop the compose stack
-	docker compose down
+	scripts/containers/compose.sh down
+	scripts/containers/compose.sh helpers-down
 
-docker-config: ## Validate docker-compose.yml
-	docker compose config --quiet
+docker-config: setup ## Validate docker-compose.yml
+	scripts/containers/compose.sh config --quiet
 
 clean: ## Remove local state (models, index snapshots, service data)
 	rm -rf var .cache
