@@ -57,4 +57,5 @@ def top_k(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
                 run = out[row, col : col + _OMP_THRESHOLD]
                 heaps.addn(len(run), faiss.swig_ptr(run), first + col, row, 1)  # type: ignore[call-arg]
     order = np.argsort(-scores, axis=1, kind="stable")
-    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(found, order, axis=1)
+    picked = (np.arange(nq)[:, None], order)
+    return scores[picked], found[picked]

@@ -199,16 +199,17 @@ class LabelledIndex(ABC):
         if not self._face_of:
             return [[] for _ in range(rows.shape[0])]
         scores, labels = self._search_vectors(rows, min(k, len(self)))
-        scores = np.clip(scores, -1.0, 1.0)
-        results: list[list[Hit]] = []
-        for row_scores, row_labels in zip(scores, labels, strict=True):
-            hits = []
-            for score, label in zip(row_scores.tolist(), row_labels.tolist(), strict=True):
-                face_id = self._face_of.get(label)
-                if face_id is not None:
-                    hits.append(Hit(face_id, self._person_of[label], score))
-            results.append(hits)
-        return results
+        face_of, person_of = self._face_of, self._person_of
+        return [
+            [
+                Hit(face_of[label], person_of[label], score)
+                for score, label in zip(row_scores, row_labels, strict=True)
+                if label in face_of
+            ]
+            for row_scores, row_labels in zip(
+                np.clip(scores, -1.0, 1.0).tolist(), labels.tolist(), strict=True
+            )
+        ]
 
     def stats(self) -> IndexStats:
         by_person = self._by_person()
