@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from db.migrate import run_upgrade, upgrade_async
+from db.models import Base
 from db.session import create_engine, create_sessionmaker, ping
 
 
@@ -81,6 +82,8 @@ async def pg_engine(pg_scratch: Scratch) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def sessions(pg_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Every table of the models, so that a table added later cannot leak between tests.
+    tables = ", ".join(Base.metadata.tables)
     async with pg_engine.begin() as connection:
-        await connection.execute(text("TRUNCATE persons, faces, enrollments, processed_events"))
+        await connection.execute(text(f"TRUNCATE {tables}"))
     return create_sessionmaker(pg_engine)
