@@ -4,7 +4,8 @@ The view is the index frozen copy-on-write (``LabelledIndex.frozen``) with the o
 reflects, taken while no change is applied (``apply_gate``), which costs the id lists only.
 It is written, hashed and fsynced on a thread of its own at a lower CPU priority, paced
 (``index.pacing``), holding nothing: searches and applying the log go on meanwhile. A backend
-that cannot freeze is saved with changes held back for the duration; searches still go on.
+that cannot freeze (every backend but ``faiss-flat`` today) is saved as before, with changes
+and searches held back for the duration.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ class Snapshotter:
             return False
         # The view and the offsets it reflects, taken together while no change is applied.
         view, offsets = await state.with_writes_held(lambda index: (_freeze(index), dict(state.applied)))
-        if view is None:  # this backend cannot freeze: hold changes back while it saves
-            await state.with_writes_held(lambda index: self._write(index, offsets))
+        if view is None:  # this backend cannot freeze: hold changes and searches back meanwhile
+            await state.with_index_held(lambda index: self._write(index, offsets))
         else:
             await asyncio.get_running_loop().run_in_executor(self._writer, self._write_paced, view, offsets)
         state.snapshot_offsets = offsets

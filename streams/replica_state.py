@@ -105,6 +105,12 @@ class ReplicaState:
         async with self.apply_gate:
             return await asyncio.to_thread(job, self.index)
 
+    async def with_index_held(self, job: Callable[[VectorIndex], T]) -> T:
+        """Run ``job`` on the index in a thread with changes and searches held back: for a
+        backend whose save may not run beside a search (the embedded stores)."""
+        async with self.apply_gate, self.index_lock:
+            return await asyncio.to_thread(job, self.index)
+
 
 def _timed(search: Callable[[], list[list[PersonMatch]]], index: VectorIndex) -> SearchResult:
     started = time.perf_counter()

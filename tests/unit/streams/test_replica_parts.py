@@ -148,3 +148,26 @@ async def test_a_restarted_replica_restores_from_its_snapshot(config: Settings) 
     assert again.state.restored_from == "snapshot"
     assert again.state.applied == {0: 10} and len(again.state.index) == 10
     assert isinstance(again.state.index, registry.backend_class("faiss-flat"))
+
+
+async def test_a_backend_that_cannot_freeze_is_saved_with_searches_held(tmp_path: Path) -> None:
+    from streams.replica_state import ReplicaState
+
+    index = registry.create("faiss-hnsw", dim=8, model_id="m")
+    rng = np.random.default_rng(0)
+    index.add([f"f{i}" for i in range(20)], [f"p{i}" for i in range(20)], rng.standard_normal((20, 8)))
+    state = ReplicaState(index=index, applied={0: 20}, target={0: 20})
+    snapshots = Snapshotter(state, tmp_path / "snap", "topic")
+    held: list[bool] = []
+    write = snapshots._write
+
+    def spying_write(view: object, offsets: dict[int, int]) -> None:
+        held.append(state.index_lock.locked() and state.apply_gate.locked())
+        write(view, offsets)  # type: ignore[arg-type]
+
+    snapshots._write = spying_write  # type: ignore[method-assign,assignment]
+    assert await snapshots.snapshot()
+    snapshots.close()
+    assert held == [True]
+    loaded = read_snapshot(tmp_path / "snap", expected_model_id="m", expected_topic="topic")
+    assert len(loaded.index) == 20 and loaded.offsets == {0: 20}
