@@ -383,7 +383,12 @@ class ErasureReceipt(BaseModel):
                     "tombstones": [{"partition": 1, "offset": 42}],
                     "shards": [{"group": "replicas", "partitions": [0, 1, 2], "applied": True}],
                     "replicas": [
-                        {"replica_id": "replica-1", "group": "replicas", "partitions": [0, 1, 2], "applied": True}
+                        {
+                            "replica_id": "replica-1",
+                            "group": "replicas",
+                            "partitions": [0, 1, 2],
+                            "applied": True,
+                        }
                     ],
                     "projection_applied": True,
                 }
