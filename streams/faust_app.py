@@ -31,6 +31,8 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
         # faust would otherwise open a web server on 0.0.0.0:6066.
         web_enabled=False,
         store="memory://",
+        # faust keeps a data folder per app; beside the index snapshots, not in the cwd.
+        datadir=str(settings.index_dir.parent / "faust" / f"{settings.topic_prefix}-{name}"),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         producer_acks=-1,
