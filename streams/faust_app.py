@@ -24,6 +24,8 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
         )
     elif "ssl_context" in security:
         credentials = faust.SSLCredentials(security["ssl_context"])
+    datadir = settings.index_dir.parent / "faust" / f"{settings.topic_prefix}-{name}"
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     return faust.App(
         f"{settings.topic_prefix}-{name}",
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -32,7 +34,7 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
         web_enabled=False,
         store="memory://",
         # faust keeps a data folder per app; beside the index snapshots, not in the cwd.
-        datadir=str(settings.index_dir.parent / "faust" / f"{settings.topic_prefix}-{name}"),
+        datadir=str(datadir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         producer_acks=-1,
