@@ -7,20 +7,17 @@ the entries stay in memory; the topic's retention (a year) bounds them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from api.follow import follow
+from api.follow import TopicFollower
 from core.errors import FacestreamError
-from core.kafka import decode, event_type, make_admin, make_consumer, partitions_of
+from core.kafka import decode, event_type, make_admin
 from core.logging import get_logger
 from core.settings import Settings
 from schemas.events import ErasureRequested, FaceErased, PersonErased
@@ -49,25 +46,16 @@ class ErasureLedger:
         self.settings = settings
         self.topic = settings.topics.erasures
         self.entries: dict[str, LedgerEntry] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.follower = TopicFollower(settings, self.topic, self._apply)
         self._committed: tuple[float, dict[tuple[str, int], int]] = (0.0, {})
 
     async def start(self) -> None:
-        self.consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
         self.admin: AIOKafkaAdminClient = make_admin(self.settings)
-        await self.consumer.start()
         await self.admin.start()
-        partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.consumer, self.topic)]
-        self.consumer.assign(partitions)
-        await self.consumer.seek_to_beginning(*partitions)
-        self._task = asyncio.create_task(self._follow(), name="erasure-ledger")
+        await self.follower.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
+        await self.follower.stop()
         await self.admin.close()
 
     def get(self, erasure_id: str) -> LedgerEntry | None:
@@ -104,9 +92,6 @@ class ErasureLedger:
         }
         self._committed = (time.monotonic(), committed)
         return committed
-
-    async def _follow(self) -> None:
-        await follow(self.consumer, self._apply, what=self.topic)
 
     def _apply(self, record: Any) -> None:
         fact_type = _TYPES.get(event_type(record) or "")

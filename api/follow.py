@@ -1,29 +1,55 @@
-"""Reading a topic to its end and on, for what the facade keeps in memory (replica heartbeats,
-the erasure ledger): a broker hiccup is logged and retried, never fatal to the facade."""
+"""Reading a whole topic, from its beginning and on, into what the facade keeps in memory
+(replica heartbeats, the erasure ledger): a broker hiccup is logged and retried, never fatal."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from core.kafka import make_consumer, partitions_of
 from core.logging import get_logger
+from core.settings import Settings
 
 log = get_logger(__name__)
 
 
-async def follow(consumer: AIOKafkaConsumer, apply: Callable[[Any], None], *, what: str) -> None:
-    """Hand every record of the consumer's assignment to `apply`, in partition order, forever."""
-    while True:
-        try:
-            batches = await consumer.getmany(timeout_ms=1000)
-        except KafkaError as exc:
-            log.warning("follow_fetch_failed", topic=what, error=str(exc))
-            await asyncio.sleep(1)
-            continue
-        for records in batches.values():
-            for record in records:
-                apply(record)
+class TopicFollower:
+    """Every record of every partition of `topic`, in partition order, handed to `apply`."""
+
+    def __init__(self, settings: Settings, topic: str, apply: Callable[[Any], None]) -> None:
+        self.settings = settings
+        self.topic = topic
+        self.apply = apply
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
+        await self.consumer.start()
+        partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.consumer, self.topic)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._follow(), name=f"follow-{self.topic}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.consumer.stop()
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                batches = await self.consumer.getmany(timeout_ms=1000)
+            except KafkaError as exc:
+                log.warning("follow_fetch_failed", topic=self.topic, error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self.apply(record)

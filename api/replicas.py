@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from api.follow import follow
+from api.follow import TopicFollower
 from core.errors import FacestreamError
-from core.kafka import decode, make_consumer
+from core.kafka import decode
 from core.logging import get_logger
 from core.settings import Settings
 from schemas.events import ReplicaStatus
@@ -36,22 +33,15 @@ class ReplicaTracker:
         self.settings = settings
         self.topic = settings.topics.replica_status
         self.heartbeats: dict[str, Heartbeat] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.follower = TopicFollower(settings, self.topic, self._apply)
         # A replica that stopped beating is gone, whatever its last status said.
         self.stale_after_s = max(3 * settings.status_interval_s, 10.0)
 
     async def start(self) -> None:
-        self.consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
-        await self.consumer.start()
-        self.consumer.assign([TopicPartition(self.topic, 0)])
-        self._task = asyncio.create_task(self._follow(), name="replica-tracker")
+        await self.follower.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.consumer.stop()
+        await self.follower.stop()
 
     def live(self) -> list[Heartbeat]:
         return [hb for hb in self.heartbeats.values() if hb.age_s <= self.stale_after_s]
@@ -72,9 +62,6 @@ class ReplicaTracker:
         total = max((hb.status.total_partitions for hb in ready), default=0)
         covered = set().union(*self.shards().values()) if ready else set()
         return bool(ready) and (total == 0 or covered >= set(range(total)))
-
-    async def _follow(self) -> None:
-        await follow(self.consumer, self._apply, what=self.topic)
 
     def _apply(self, record: Any) -> None:
         replica_id = (record.key or b"").decode()

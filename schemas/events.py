@@ -248,27 +248,33 @@ class PersonErased(_Payload):
     """A person was erased: tombstones for every face the log held for them below `barrier`
     are on the embeddings and retained-images topics, at `tombstones` (partition -> last
     offset). The projection deletes the rows and ignores that person's records below the
-    barriers. `found` is false when the log held no face of the person. No biometric data."""
+    barriers. No face ids: the log held no face of the person. No biometric data."""
 
     erasure_id: str
     person_id: PersonId
     face_ids: list[str]
     requested_by: str
-    found: bool = True
     tombstones: dict[int, int] = {}
     barrier: dict[int, int] = {}
     outcomes_barrier: dict[int, int] = {}
 
+    @property
+    def found(self) -> bool:
+        return bool(self.face_ids)
+
 
 class FaceErased(_Payload):
-    """One face was erased (or, with `found` false, the log did not hold it)."""
+    """One face was erased (or, without a person, the log did not hold it)."""
 
     erasure_id: str
     face_id: str
     person_id: str | None
     requested_by: str
-    found: bool = True
     tombstones: dict[int, int] = {}
+
+    @property
+    def found(self) -> bool:
+        return self.person_id is not None
 
 
 class AuditRecord(_Payload):

@@ -15,8 +15,9 @@ class LogEnds(Protocol):
 
 
 class KafkaLogEnds:
-    """End offsets (high-water marks) read with a consumer of no group, started on first use:
-    everything acknowledged with acks=all before the call lies below them."""
+    """End offsets (high-water marks) read with a consumer of no group, started on first use
+    and kept for the worker's life: everything acknowledged with acks=all before the call lies
+    below them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -30,8 +31,3 @@ class KafkaLogEnds:
         partitions = [TopicPartition(topic, p) for p in await partitions_of(self._consumer, topic)]
         ends = await self._consumer.end_offsets(partitions)
         return {tp.partition: offset for tp, offset in ends.items()}
-
-    async def close(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None

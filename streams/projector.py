@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import FacestreamError
-from core.kafka import decode, make_consumer, make_producer, peek_head
+from core.kafka import decode, event_type, make_consumer, make_producer
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -100,8 +100,7 @@ class Projector:
     ) -> None:
         """The ledger's PersonErased deletes the rows; a request is not yet an erasure, and a
         FaceErased's rows go with its tombstone on the embeddings topic."""
-        head = peek_head(record.value)
-        if head is not None and head.type in (ErasureRequested.__name__, FaceErased.__name__):
+        if event_type(record) in (ErasureRequested.__name__, FaceErased.__name__):
             return
         erased = decode(record.value, PersonErased)
         fact = erased.payload

@@ -46,7 +46,6 @@ def person_erased(
         person_id=payload.person_id,
         face_ids=sorted(face_ids),
         requested_by=payload.requested_by,
-        found=bool(face_ids),
         tombstones=tombstones,
         barrier=payload.barrier,
         outcomes_barrier=payload.outcomes_barrier,
@@ -67,7 +66,6 @@ def face_erased(
         face_id=payload.face_id,
         person_id=person_id,
         requested_by=payload.requested_by,
-        found=person_id is not None,
         tombstones=tombstones,
     )
     return Output(

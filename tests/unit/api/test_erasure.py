@@ -52,7 +52,6 @@ def eraser_answers(app: FastAPI, erasure_id: str, *, tombstones: dict[int, int],
         person_id="alice",
         face_ids=["f1", "f2"] if found else [],
         requested_by="k",
-        found=found,
         tombstones=tombstones,
         barrier={0: 3, 1: 4},
     )
@@ -155,7 +154,7 @@ def test_erasing_one_face(tmp_path: Path) -> None:
         (t, k, e.payload) for t, k, e in app.state.gateway.published if isinstance(e.payload, EraseFace)
     ]
     assert command[:2] == (topics.erasure_requests, FACE)
-    missing = FaceErased(erasure_id=erasure_id, face_id=FACE, person_id=None, requested_by="k", found=False)
+    missing = FaceErased(erasure_id=erasure_id, face_id=FACE, person_id=None, requested_by="k")
     app.state.ledger.note(missing, at=datetime.now(UTC), partition=0, offset=1)
     expect(client(app, ENROLLER).get(f"/erasures/{erasure_id}"), 404, "unknown_face")
 
