@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from api.follow import TopicFollower
+from core.follow import TopicFollower
 from core.errors import FacestreamError
 from core.kafka import decode, event_type, make_admin
 from core.logging import get_logger

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.follow import TopicFollower
+from core.follow import TopicFollower
 from core.errors import FacestreamError
 from core.kafka import decode
 from core.logging import get_logger

@@ -16,6 +16,9 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNKNOWN_PERSON = "unknown_person"
     UNKNOWN_FACE = "unknown_face"
+    UNKNOWN_GALLERY = "unknown_gallery"
+    GALLERY_EXISTS = "gallery_exists"
+    GALLERY_DELETING = "gallery_deleting"
     INVALID_PERSON_ID = "invalid_person_id"
     INVALID_PARAMETER = "invalid_parameter"
     INVALID_REQUEST = "invalid_request"
@@ -43,6 +46,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNKNOWN_PERSON: 404,
     ErrorCode.UNKNOWN_FACE: 404,
+    ErrorCode.UNKNOWN_GALLERY: 404,
+    ErrorCode.GALLERY_EXISTS: 409,
+    ErrorCode.GALLERY_DELETING: 409,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INVALID_PERSON_ID: 422,

@@ -81,6 +81,12 @@ class TopicNames(BaseModel):
         return f"{self.prefix}.erasures.v1"
 
     @property
+    def galleries(self) -> str:
+        """Every gallery's definition (compacted by gallery id): which galleries exist, with
+        their pack, threshold, quality policy and index."""
+        return f"{self.prefix}.galleries.v1"
+
+    @property
     def audit(self) -> str:
         return f"{self.prefix}.audit.v1"
 

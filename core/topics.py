@@ -48,6 +48,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(t.identify_results, parts, {"retention.ms": str(DAY_MS)}),
         TopicSpec(t.enrollment_outcomes, parts, {"retention.ms": str(7 * DAY_MS)}),
         TopicSpec(t.replica_status, 1, {**compacted, "segment.ms": str(60 * 1000)}),
+        # One partition: every process reads all of it, and a gallery's records stay in order.
+        TopicSpec(t.galleries, 1, {**compacted, "delete.retention.ms": str(7 * DAY_MS)}),
         TopicSpec(t.erasure_requests, parts, {"retention.ms": str(7 * DAY_MS)}),
         TopicSpec(t.erasures, parts, {"retention.ms": str(365 * DAY_MS)}),
         TopicSpec(t.audit, parts, {"retention.ms": str(365 * DAY_MS)}),

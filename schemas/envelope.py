@@ -25,6 +25,9 @@ class Header:
     # keys and headers only.
     PERSON_ID = "person_id"
     MODEL_ID = "model_id"
+    # On embeddings and image records of a gallery other than the default one: which index
+    # a record belongs in, read without parsing the value (absent: the default gallery).
+    GALLERY = "gallery"
 
 
 def new_id() -> str:

@@ -10,6 +10,11 @@ PERSON_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
 PersonId = Annotated[str, Field(pattern=PERSON_ID_PATTERN)]
 # Caller-controlled face-quality filter (bars in core.quality_policy).
 QualityFilter = Literal["none", "low", "medium", "high", "auto"]
+# A gallery (collection) id. No "/" or ".": it appears in keys, topic-free file names and URLs.
+GALLERY_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+GalleryId = Annotated[str, Field(pattern=GALLERY_ID_PATTERN)]
+# The gallery of every record written before galleries existed, and of the routes without one.
+DEFAULT_GALLERY = "default"
 
 
 class _Payload(BaseModel):
@@ -64,6 +69,7 @@ class EnrollFace(_Payload):
 
     enrollment_id: str
     person_id: PersonId
+    gallery: GalleryId = DEFAULT_GALLERY
     image_index: int = Field(default=0, ge=0)
     image_count: int = Field(default=1, ge=1)
     filename: str = ""
@@ -77,6 +83,7 @@ class IdentifyFace(_Payload):
     """Identify the face in one image; cameras produce these straight onto the topic."""
 
     request_id: str
+    gallery: GalleryId = DEFAULT_GALLERY
     image: bytes
     top_k: int | None = Field(default=None, ge=1, le=100)
     threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
@@ -97,6 +104,7 @@ class FaceEmbedded(_Payload):
 
     face_id: str
     person_id: PersonId
+    gallery: GalleryId = DEFAULT_GALLERY
     enrollment_id: str
     embedding: Embedding
     quality: float
@@ -111,6 +119,7 @@ class ImageEnrolled(_Payload):
 
     enrollment_id: str
     person_id: str
+    gallery: GalleryId = DEFAULT_GALLERY
     image_index: int
     image_count: int
     filename: str
@@ -130,6 +139,7 @@ class IdentifyQuery(_Payload):
     """An embedded probe face, waiting for an index replica to search it."""
 
     request_id: str
+    gallery: GalleryId = DEFAULT_GALLERY
     embedding: Embedding
     top_k: int
     threshold: float
@@ -155,6 +165,7 @@ class FaceSearched(_Payload):
     the request carried (`core.identification.merge`)."""
 
     request_id: str
+    gallery: GalleryId = DEFAULT_GALLERY
     candidates: list[Candidate]
     threshold: float
     top_k: int
@@ -220,6 +231,7 @@ class ErasePerson(_Payload):
 
     erasure_id: str
     person_id: PersonId
+    gallery: GalleryId = DEFAULT_GALLERY
     requested_by: str
     # Filled by the enroll worker: embeddings / enrollment-outcomes partition -> end offset.
     barrier: dict[int, int] = {}
@@ -232,13 +244,15 @@ class EraseFace(_Payload):
     erasure_id: str
     face_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     requested_by: str
+    gallery: GalleryId = DEFAULT_GALLERY
 
 
 class ErasureRequested(_Payload):
     """The facade accepted an erasure: the first entry of its receipt on the erasures ledger."""
 
     erasure_id: str
-    kind: Literal["person", "face"]
+    kind: Literal["person", "face", "gallery"]
+    gallery: GalleryId = DEFAULT_GALLERY
     person_id: PersonId | None = None
     face_id: str | None = None
     requested_by: str
@@ -252,6 +266,7 @@ class PersonErased(_Payload):
 
     erasure_id: str
     person_id: PersonId
+    gallery: GalleryId = DEFAULT_GALLERY
     face_ids: list[str]
     requested_by: str
     tombstones: dict[int, int] = {}
@@ -270,6 +285,7 @@ class FaceErased(_Payload):
     face_id: str
     person_id: str | None
     requested_by: str
+    gallery: GalleryId = DEFAULT_GALLERY
     tombstones: dict[int, int] = {}
 
     @property
@@ -280,8 +296,9 @@ class FaceErased(_Payload):
 class AuditRecord(_Payload):
     """Who decided what, when, under which model and threshold. Never the image."""
 
-    action: Literal["enroll", "identify", "erase_person", "erase_face"]
+    action: Literal["enroll", "identify", "erase_person", "erase_face", "create_gallery", "delete_gallery"]
     request_id: str
+    gallery: GalleryId = DEFAULT_GALLERY
     actor: str
     role: str
     person_id: str | None = None
@@ -299,8 +316,71 @@ class EnrollmentImage(_Payload):
 
     face_id: str
     person_id: PersonId
+    gallery: GalleryId = DEFAULT_GALLERY
     enrollment_id: str
     filename: str = ""
     content_hash: str
     sealed: bool
     image: bytes
+
+
+# --- galleries
+
+
+class IndexSpec(_Payload):
+    """Which index backend holds a gallery in every replica, with that backend's options
+    (e.g. `nlist`, `m` for faiss-ivfpq). Empty backend: the deployment's default."""
+
+    backend: str = ""
+    options: dict[str, int | float | str] = {}
+
+
+class GalleryDefined(_Payload):
+    """A gallery exists, with its policies. On the compacted galleries topic under the gallery
+    id: the latest record is the gallery's state, read by every process that serves it."""
+
+    gallery: GalleryId
+    description: str = Field(default="", max_length=1024)
+    pack: str
+    # None: the deployment's default (FACESTREAM_THRESHOLD, the quality filter settings).
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    quality_filter_enroll: QualityFilter | None = None
+    quality_filter_identify: QualityFilter | None = None
+    index: IndexSpec = IndexSpec()
+    created_by: str = ""
+    created_at: str = ""
+
+
+class GalleryDeleted(_Payload):
+    """A gallery is being deleted: from this record on no process accepts work for it, every
+    replica drops its index, and the eraser tombstones every face the log holds for it. Once
+    the eraser has written `GalleryErased`, it tombstones the gallery's key, freeing the id."""
+
+    gallery: GalleryId
+    erasure_id: str
+    requested_by: str
+
+
+class EraseGallery(_Payload):
+    """Erase every face of a gallery; published on the erasure-requests topic under the
+    gallery id after `GalleryDeleted` is on the galleries topic."""
+
+    erasure_id: str
+    gallery: GalleryId
+    requested_by: str
+
+
+class GalleryErased(_Payload):
+    """Every face the log held for a gallery has a tombstone (at `tombstones`, partition ->
+    last offset); faces of the gallery that arrive later are tombstoned as they arrive."""
+
+    erasure_id: str
+    gallery: GalleryId
+    face_count: int
+    requested_by: str
+    tombstones: dict[int, int] = {}
+    barrier: dict[int, int] = {}
+
+    @property
+    def found(self) -> bool:
+        return True

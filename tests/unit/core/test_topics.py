@@ -26,6 +26,7 @@ def test_every_topic_has_a_spec() -> None:
             t.identify_results,
             t.enrollment_outcomes,
             t.replica_status,
+            t.galleries,
             t.erasure_requests,
             t.erasures,
             t.audit,

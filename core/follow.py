@@ -1,5 +1,6 @@
-"""Reading a whole topic, from its beginning and on, into what the facade keeps in memory
-(replica heartbeats, the erasure ledger): a broker hiccup is logged and retried, never fatal."""
+"""Reading a whole topic, from its beginning and on, into what a process keeps in memory
+(replica heartbeats, the erasure ledger, the galleries): a broker hiccup is logged and
+retried, never fatal."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class TopicFollower:
         self.topic = topic
         self.apply = apply
         self._task: asyncio.Task[None] | None = None
+        self._next: dict[int, int] = {}  # partition -> next offset to apply
+        self._progress = asyncio.Condition()
 
     async def start(self) -> None:
         self.consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
@@ -33,6 +36,7 @@ class TopicFollower:
         partitions = [TopicPartition(self.topic, p) for p in await partitions_of(self.consumer, self.topic)]
         self.consumer.assign(partitions)
         await self.consumer.seek_to_beginning(*partitions)
+        self._partitions = partitions
         self._task = asyncio.create_task(self._follow(), name=f"follow-{self.topic}")
 
     async def stop(self) -> None:
@@ -50,6 +54,21 @@ class TopicFollower:
                 log.warning("follow_fetch_failed", topic=self.topic, error=str(exc))
                 await asyncio.sleep(1)
                 continue
-            for records in batches.values():
+            for tp, records in batches.items():
                 for record in records:
                     self.apply(record)
+                if records:
+                    self._next[tp.partition] = records[-1].offset + 1
+            if batches:
+                async with self._progress:
+                    self._progress.notify_all()
+
+    async def read_to_end(self, timeout_s: float = 10.0) -> None:
+        """Return once every record on the topic when called has been applied."""
+        ends = await self.consumer.end_offsets(self._partitions)
+
+        def done() -> bool:
+            return all(self._next.get(tp.partition, 0) >= end for tp, end in ends.items() if end > 0)
+
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(done), timeout_s)
