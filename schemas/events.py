@@ -347,6 +347,9 @@ class GalleryDefined(_Payload):
     quality_filter_enroll: QualityFilter | None = None
     quality_filter_identify: QualityFilter | None = None
     index: IndexSpec = IndexSpec()
+    # Bumped (with or without a new index) to have every replica rebuild this gallery's index
+    # from the log while its other galleries keep answering: a replay of one gallery.
+    generation: int = Field(default=0, ge=0)
     created_by: str = ""
     created_at: str = ""
 
