@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from api.auth import KeyRing, parse_api_keys
+from api.deps import gallery_path
 from api.docs import install_offline_docs
 from api.erasure_ledger import ErasureLedger
 from api.errors import install_error_handlers
@@ -18,8 +19,9 @@ from api.lag_monitor import LagMonitor
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
-from api.routes import enroll, erasure, identify, ops, persons
+from api.routes import enroll, erasure, galleries, identify, ops, persons
 from core import tracing
+from core.gallery_catalog import GalleryCatalog
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -38,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.replicas.start()
+        await app.state.galleries.start()
         await app.state.gateway.start()
         await app.state.ledger.start()
         app.state.lag.start()
@@ -48,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.lag.stop()
             await app.state.ledger.stop()
             await app.state.gateway.stop()
+            await app.state.galleries.stop()
             await app.state.replicas.stop()
             await app.state.db_engine.dispose()
 
@@ -66,14 +70,22 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.gateway = KafkaGateway(settings)
     app.state.replicas = ReplicaTracker(settings)
     app.state.ledger = ErasureLedger(settings)
+    app.state.galleries = GalleryCatalog(settings)
     app.state.lag = LagMonitor(settings, app.state.metrics)
     app.state.db_engine = create_engine(settings.database_url, connect_args=settings.database_connect_args())
     app.state.sessions = create_sessionmaker(app.state.db_engine)
 
     install_error_handlers(app)
     install_offline_docs(app)
-    for module in (enroll, identify, persons, erasure, ops):
-        app.include_router(module.router)
+    app.include_router(galleries.router)
+    app.include_router(galleries.one, prefix="/galleries/{gallery}", dependencies=[Depends(gallery_path)])
+    # Every gallery route twice: under /galleries/{gallery}, and at the root for the default
+    # gallery (the routes from before galleries, unchanged for existing clients).
+    for scoped in (enroll.router, identify.router, persons.router, erasure.router, ops.scoped):
+        app.include_router(scoped)
+        app.include_router(scoped, prefix="/galleries/{gallery}", dependencies=[Depends(gallery_path)])
+    app.include_router(erasure.receipts)
+    app.include_router(ops.router)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

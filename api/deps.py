@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,8 +15,10 @@ from api.gateway import KafkaGateway
 from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
 from core.errors import ErrorCode, FacestreamError
+from core.gallery_catalog import GalleryCatalog
 from core.metrics import Metrics
 from core.settings import Settings
+from schemas.events import DEFAULT_GALLERY, GALLERY_ID_PATTERN, GalleryDefined
 
 
 def get_settings(request: Request) -> Settings:
@@ -69,9 +71,44 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def gallery_id(request: Request) -> str:
+    """The gallery a route acts on: from its path, else the default gallery."""
+    return str(request.path_params.get("gallery", DEFAULT_GALLERY))
+
+
+def gallery_path(
+    gallery: Annotated[str, Path(pattern=GALLERY_ID_PATTERN, description="A gallery id", examples=["staff"])],
+) -> None:
+    """Declares and validates the `{gallery}` of the routes under /galleries/{gallery}."""
+
+
+def get_catalog(request: Request) -> GalleryCatalog:
+    return request.app.state.galleries  # type: ignore[no-any-return]
+
+
+async def get_gallery(request: Request, principal: PrincipalDep) -> GalleryDefined:
+    """The route's gallery, active and visible to the key: 403 before 404, so that a scoped key
+    cannot tell another gallery from a missing one."""
+    gallery = gallery_id(request)
+    if not principal.sees(gallery):
+        raise FacestreamError(ErrorCode.FORBIDDEN, f"this key has no access to gallery {gallery!r}")
+    found = await get_catalog(request).lookup(gallery)
+    if found is None:
+        raise FacestreamError(ErrorCode.UNKNOWN_GALLERY, f"gallery {gallery!r} does not exist")
+    if found.state != "active":
+        raise FacestreamError(ErrorCode.GALLERY_DELETING, f"gallery {gallery!r} is being deleted")
+    return found.definition
+
+
+CatalogDep = Annotated[GalleryCatalog, Depends(get_catalog)]
+GalleryDep = Annotated[GalleryDefined, Depends(get_gallery)]
+
+
 def permission(needed: Permission):  # type: ignore[no-untyped-def]
-    def check(principal: PrincipalDep) -> Principal:
-        require(principal, needed)
+    """The key may do `needed` in the route's gallery."""
+
+    def check(request: Request, principal: PrincipalDep) -> Principal:
+        require(principal, needed, gallery_id(request))
         return principal
 
     return Depends(check)

@@ -15,18 +15,18 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from core.follow import TopicFollower
 from core.errors import FacestreamError
+from core.follow import TopicFollower
 from core.kafka import decode, event_type, make_admin
 from core.logging import get_logger
 from core.settings import Settings
-from schemas.events import ErasureRequested, FaceErased, PersonErased
+from schemas.events import DEFAULT_GALLERY, ErasureRequested, FaceErased, GalleryErased, PersonErased
 
 log = get_logger(__name__)
 
-Outcome = PersonErased | FaceErased
-_TYPES: dict[str, type[ErasureRequested | PersonErased | FaceErased]] = {
-    t.__name__: t for t in (ErasureRequested, PersonErased, FaceErased)
+Outcome = PersonErased | FaceErased | GalleryErased
+_TYPES: dict[str, type[ErasureRequested | Outcome]] = {
+    t.__name__: t for t in (ErasureRequested, PersonErased, FaceErased, GalleryErased)
 }
 
 
@@ -39,6 +39,11 @@ class LedgerEntry:
     # Where the outcome sits on the ledger: the projector has applied it once past it.
     outcome_partition: int | None = None
     outcome_offset: int | None = None
+
+    @property
+    def gallery(self) -> str:
+        known = self.requested or self.outcome
+        return known.gallery if known is not None else DEFAULT_GALLERY
 
 
 class ErasureLedger:
@@ -63,7 +68,7 @@ class ErasureLedger:
 
     def note(
         self,
-        fact: ErasureRequested | PersonErased | FaceErased,
+        fact: ErasureRequested | Outcome,
         *,
         at: datetime,
         partition: int | None = None,

@@ -10,7 +10,7 @@ from api.erasure_ledger import LedgerEntry
 from core.errors import ErrorCode, FacestreamError
 from core.settings import TopicNames
 from schemas.api import ErasureReceipt, ReplicaProgress, ShardProgress, TombstonePosition
-from schemas.events import PersonErased, ReplicaStatus
+from schemas.events import FaceErased, GalleryErased, PersonErased, ReplicaStatus
 
 
 def has_applied(status: ReplicaStatus, tombstones: Mapping[int, int]) -> bool:
@@ -30,9 +30,15 @@ def receipt(
     """Raises unknown_person / unknown_face when the log held nothing to erase."""
     outcome = entry.outcome
     requested = entry.requested
-    kind: Literal["person", "face"] = (
+    kind: Literal["person", "face", "gallery"] = (
         "person"
-        if isinstance(outcome, PersonErased) or (requested and requested.kind == "person")
+        if isinstance(outcome, PersonErased)
+        else "gallery"
+        if isinstance(outcome, GalleryErased)
+        else "face"
+        if isinstance(outcome, FaceErased)
+        else requested.kind
+        if requested
         else "face"
     )
     if outcome is not None and not outcome.found:
@@ -40,7 +46,8 @@ def receipt(
             raise FacestreamError(
                 ErrorCode.UNKNOWN_PERSON, f"the log holds no face of person {outcome.person_id!r}"
             )
-        raise FacestreamError(ErrorCode.UNKNOWN_FACE, f"the log holds no face {outcome.face_id!r}")
+        if isinstance(outcome, FaceErased):
+            raise FacestreamError(ErrorCode.UNKNOWN_FACE, f"the log holds no face {outcome.face_id!r}")
     tombstones = dict(outcome.tombstones) if outcome is not None else {}
     replicas = [
         ReplicaProgress(
@@ -67,12 +74,22 @@ def receipt(
     if not projected:
         waiting.append("projection")
     face_ids = (
-        list(outcome.face_ids) if isinstance(outcome, PersonErased) else [outcome.face_id] if outcome else []
+        list(outcome.face_ids)
+        if isinstance(outcome, PersonErased)
+        else [outcome.face_id]
+        if isinstance(outcome, FaceErased)
+        else []
     )
-    person_id = outcome.person_id if outcome is not None else (requested.person_id if requested else None)
+    person_id = (
+        outcome.person_id
+        if isinstance(outcome, PersonErased | FaceErased)
+        else (requested.person_id if requested else None)
+    )
     return ErasureReceipt(
         erasure_id=erasure_id,
         kind=kind,
+        gallery=entry.gallery,
+        face_count=outcome.face_count if isinstance(outcome, GalleryErased) else None,
         person_id=person_id,
         face_ids=face_ids,
         status="done" if not waiting else "pending",

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.follow import TopicFollower
 from core.errors import FacestreamError
+from core.follow import TopicFollower
 from core.kafka import decode
 from core.logging import get_logger
 from core.settings import Settings

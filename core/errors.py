@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_GALLERY = "unknown_gallery"
     GALLERY_EXISTS = "gallery_exists"
     GALLERY_DELETING = "gallery_deleting"
+    DEFAULT_GALLERY = "default_gallery"
     INVALID_PERSON_ID = "invalid_person_id"
     INVALID_PARAMETER = "invalid_parameter"
     INVALID_REQUEST = "invalid_request"
@@ -49,6 +50,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_GALLERY: 404,
     ErrorCode.GALLERY_EXISTS: 409,
     ErrorCode.GALLERY_DELETING: 409,
+    ErrorCode.DEFAULT_GALLERY: 409,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INVALID_PERSON_ID: 422,

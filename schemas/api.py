@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import BBox
+from schemas.events import DEFAULT_GALLERY, GALLERY_ID_PATTERN, BBox, IndexSpec, QualityFilter
 
 
 class ErrorBody(BaseModel):
@@ -339,7 +339,8 @@ class ErasureAccepted(BaseModel):
     )
 
     erasure_id: str
-    kind: Literal["person", "face"]
+    kind: Literal["person", "face", "gallery"]
+    gallery: str = DEFAULT_GALLERY
     person_id: str | None = None
     face_id: str | None = None
     status: Literal["pending"] = "pending"
@@ -401,9 +402,11 @@ class ErasureReceipt(BaseModel):
     erasure (the rows are gone)."""
 
     erasure_id: str
-    kind: Literal["person", "face"]
+    kind: Literal["person", "face", "gallery"]
+    gallery: str = DEFAULT_GALLERY
     person_id: str | None
     face_ids: list[str]
+    face_count: int | None = None  # a gallery's erasure lists no ids, only how many
     status: Literal["pending", "done"]
     waiting_for: list[Literal["eraser", "replicas", "projection"]]
     requested_at: datetime | None
@@ -416,3 +419,60 @@ class ErasureReceipt(BaseModel):
         "Compaction removes the embedding and image bytes from the log once the tombstones' "
         "segments are cleaned; tombstones themselves stay for delete.retention.ms."
     )
+
+
+# --- galleries
+
+
+class GalleryCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "watchlist",
+                    "description": "Persons of interest, site A",
+                    "threshold": 0.5,
+                    "quality_filter_enroll": "medium",
+                    "index": {"backend": "faiss-ivfpq", "options": {"nlist": 64, "m": 16}},
+                }
+            ]
+        },
+    )
+
+    id: str = Field(pattern=GALLERY_ID_PATTERN, description="1-63 of [a-z0-9_-], starting alphanumeric")
+    description: str = Field(default="", max_length=1024)
+    pack: str | None = Field(default=None, description="Model pack; default: the deployment's")
+    threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    quality_filter_enroll: QualityFilter | None = None
+    quality_filter_identify: QualityFilter | None = None
+    index: IndexSpec = IndexSpec()
+
+
+class GalleryPublic(BaseModel):
+    """A gallery with the policies in force (its own, else the deployment's)."""
+
+    id: str
+    description: str
+    pack: str
+    threshold: float
+    quality_filter_enroll: QualityFilter
+    quality_filter_identify: QualityFilter
+    index: IndexSpec
+    generation: int
+    state: Literal["active", "deleting"]
+    created_by: str = ""
+    created_at: str = ""
+    persons: int | None = None
+    faces: int | None = None
+
+
+class GalleryList(BaseModel):
+    galleries: list[GalleryPublic]
+
+
+class GalleryReplay(BaseModel):
+    """202: every replica rebuilds this gallery's index from the log, the others untouched."""
+
+    gallery: str
+    generation: int

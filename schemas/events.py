@@ -206,6 +206,8 @@ class ReplicaStatus(_Payload):
     snapshot_offsets: dict[int, int] = {}
     partitions: list[int] = []
     total_partitions: int = 0
+    # Faces per gallery (`size` is their sum): what a gallery-scoped key may be shown.
+    gallery_sizes: dict[str, int] = {}
 
 
 class DeadLetter(_Payload):

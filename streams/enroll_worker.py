@@ -11,6 +11,7 @@ import faust
 
 from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
+from core.gallery_catalog import GalleryCatalog
 from core.kafka import decode, event_type, header_map
 from core.logging import get_logger
 from core.metrics import Metrics
@@ -19,6 +20,7 @@ from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import EnrollFace, ErasePerson
 from streams.faust_app import make_faust_app, micro_batch_agent
+from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import enroll as handlers
 from streams.handlers import erasure as erasure_handlers
 from streams.handlers.dead_letter import dead_letter_for
@@ -46,6 +48,7 @@ class EnrollProcessor:
         sender: Any,
         replies: ReplyTopics | None = None,
         log_ends: LogEnds | None = None,
+        galleries: Lookup | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -54,6 +57,9 @@ class EnrollProcessor:
         self.replies = replies or ReplyTopics(settings, metrics)
         self.log_ends = log_ends or KafkaLogEnds(settings)
         self.cipher = ImageCipher(settings.image_encryption_key.get_secret_value())
+        self.gate = GalleryGate(
+            galleries or static_lookup(settings), pack=engine.model.pack, operation="enroll"
+        )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -96,13 +102,15 @@ class EnrollProcessor:
         parsed, letters = parse_messages(
             messages, EnrollFace, stage="enroll", topics=topics, metrics=self.metrics
         )
+        admitted, refused = await self.gate.admit([envelope for envelope, _ in parsed])
         loop = asyncio.get_running_loop()
         items = await loop.run_in_executor(
             self.executor,
             analyse_batch,
             self.engine,
-            [envelope for envelope, _ in parsed],
+            admitted,
             self.settings.quality_filter_enroll,
+            refused,
         )
         self.metrics.batch_size.labels("enroll").observe(len(items))
 
@@ -187,7 +195,10 @@ def _is_erasure(message: Any) -> bool:
 
 def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "enroll")
-    processor = EnrollProcessor(settings, engine, metrics, FaustSender(app.producer))
+    catalog = GalleryCatalog(settings)
+    processor = EnrollProcessor(
+        settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
+    )
     micro_batch_agent(
         app, settings, topic=settings.topics.enroll_requests, stage="enroll", process=processor.process
     )

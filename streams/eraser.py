@@ -7,6 +7,12 @@ they lie below; the eraser waits until its view has read that far, tombstones ev
 the person below those positions on the embeddings and retained-images topics, then records
 a PersonErased fact on the erasure ledger and only then commits the request. A crash before
 the commit repeats the erasure: tombstones are idempotent. No database is involved.
+
+It also follows the galleries topic. EraseGallery (sent once the gallery is marked deleting)
+tombstones every face of the gallery the log holds, then the gallery's own key; and any face
+that reaches the log for a gallery that does not exist or is being deleted (an enrollment
+admitted just before the deletion) is tombstoned as it arrives: the log only keeps faces of
+live galleries.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from core.errors import FacestreamError
+from core.gallery_catalog import GalleryCatalog
 from core.kafka import decode, event_type, header_map, make_consumer, make_producer, partitions_of
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
-from schemas.events import EraseFace, ErasePerson
-from streams.face_owners import FaceOwners
+from schemas.events import DEFAULT_GALLERY, EraseFace, EraseGallery, ErasePerson
+from streams.face_owners import FaceOwners, Placement
 from streams.handlers import erasure as handlers
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
@@ -38,6 +45,7 @@ class Eraser:
         self.settings = settings
         self.metrics = metrics
         self.owners = FaceOwners()
+        self.galleries = GalleryCatalog(settings)
         self.positions: dict[int, int] = {}
         self.advanced = asyncio.Condition()
 
@@ -50,6 +58,7 @@ class Eraser:
             self.settings, topics.erasure_requests, group_id=f"{self.settings.topic_prefix}.eraser"
         )
         await self.producer.start()
+        await self.galleries.start()
         await self.log_consumer.start()
         partitions = [
             TopicPartition(topics.embeddings, p)
@@ -73,6 +82,7 @@ class Eraser:
             with contextlib.suppress(Exception):
                 await self.requests.stop()
             await self.log_consumer.stop()
+            await self.galleries.stop()
             await self.producer.stop()
 
     # --- the view of the log
@@ -81,20 +91,33 @@ class Eraser:
         while True:
             batches = await self.log_consumer.getmany(timeout_ms=500, max_records=5000)
             letters: list[Output] = []
+            orphans: list[str] = []
             for records in batches.values():
                 for record in records:
                     try:
-                        self.owners.apply(record)
+                        placement = self.owners.apply(record)
                     except FacestreamError as exc:
                         letters.append(
                             dead_letter_for(record, exc, stage="eraser", topics=self.settings.topics)
                         )
+                        continue
+                    if placement is not None and not await self._lives(placement):
+                        orphans.append((record.key or b"").decode())
+            if orphans:
+                log.info("orphan_faces_erased", faces=len(orphans))
+                await self._tombstone(orphans)
             for tp in self.log_consumer.assignment():
                 self.positions[tp.partition] = await self.log_consumer.position(tp)
             async with self.advanced:
                 self.advanced.notify_all()
             if letters:
                 await send_all(self.producer, letters)
+
+    async def _lives(self, placement: Placement) -> bool:
+        if placement.gallery == DEFAULT_GALLERY:
+            return True
+        gallery = await self.galleries.lookup(placement.gallery)
+        return gallery is not None and gallery.state == "active"
 
     async def _read_up_to(self, barrier: dict[int, int]) -> None:
         """Until the view holds every record below `barrier` (end offsets of the log)."""
@@ -127,14 +150,16 @@ class Eraser:
         kind = event_type(record)
         try:
             if kind == EraseFace.__name__:
-                output = await self._erase_face(decode(record.value, EraseFace))
+                outputs = [await self._erase_face(decode(record.value, EraseFace))]
+            elif kind == EraseGallery.__name__:
+                outputs = await self._erase_gallery(decode(record.value, EraseGallery))
             else:
-                output = await self._erase_person(decode(record.value, ErasePerson))
+                outputs = [await self._erase_person(decode(record.value, ErasePerson))]
         except FacestreamError as exc:
             self.metrics.errors.labels("eraser", exc.code.value).inc()
             return [dead_letter_for(record, exc, stage="eraser", topics=topics)]
         self.metrics.messages.labels(record.topic, "erased").inc()
-        return traced([output], header_map(record.headers))
+        return traced(outputs, header_map(record.headers))
 
     async def _erase_person(self, command: Any) -> Output:
         payload: ErasePerson = command.payload
@@ -142,7 +167,7 @@ class Eraser:
         # what the log holds now.
         barrier = payload.barrier or await self._log_ends()
         await self._read_up_to(barrier)
-        face_ids = self.owners.faces_of(payload.person_id, below=barrier)
+        face_ids = self.owners.faces_of(payload.person_id, below=barrier, gallery=payload.gallery)
         tombstones = await self._tombstone(face_ids)
         log.info(
             "person_erased",
@@ -158,7 +183,9 @@ class Eraser:
     async def _erase_face(self, command: Any) -> Output:
         payload: EraseFace = command.payload
         await self._read_up_to(await self._log_ends())
-        person_id = self.owners.owner_of(payload.face_id)
+        placement = self.owners.placement_of(payload.face_id)
+        # A face of another gallery is not this request's to erase: as if the log held none.
+        person_id = placement.person_id if placement and placement.gallery == payload.gallery else None
         tombstones = await self._tombstone([payload.face_id]) if person_id is not None else {}
         log.info(
             "face_erased",
@@ -169,6 +196,31 @@ class Eraser:
         return handlers.face_erased(
             command, person_id=person_id, tombstones=tombstones, topics=self.settings.topics
         )
+
+    async def _erase_gallery(self, command: Any) -> list[Output]:
+        payload: EraseGallery = command.payload
+        barrier = await self._log_ends()
+        await self._read_up_to(barrier)
+        face_ids = self.owners.faces_in(payload.gallery)
+        tombstones = await self._tombstone(face_ids)
+        log.info(
+            "gallery_erased",
+            correlation_id=command.correlation_id,
+            gallery=payload.gallery,
+            faces=len(face_ids),
+            tombstones=tombstones,
+        )
+        outputs = handlers.gallery_erased(
+            command,
+            face_count=len(face_ids),
+            tombstones=tombstones,
+            barrier=barrier,
+            topics=self.settings.topics,
+        )
+        # The ledger first: once the gallery's key is gone its id may be taken again.
+        await send_all(self.producer, outputs)
+        await send_tombstones(self.producer, self.settings.topics.galleries, [payload.gallery])
+        return []
 
     async def _tombstone(self, face_ids: list[str]) -> dict[int, int]:
         """Images first, then embeddings: the receipt's offsets are the embeddings'."""

@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from core.errors import ErrorCode, FacestreamError
+from core.gallery_catalog import GalleryCatalog
 from core.identification import resolve_policy
 from core.logging import get_logger
 from core.metrics import Metrics
@@ -18,6 +19,7 @@ from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import IdentifyFace
 from streams.faust_app import make_faust_app, micro_batch_agent
+from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import identify as handlers
 from streams.handlers.output import Output, traced
 from streams.image_stage import analyse_batch, observe_timings, parse_messages
@@ -35,12 +37,16 @@ class IdentifyProcessor:
         metrics: Metrics,
         sender: Any,
         replies: ReplyTopics | None = None,
+        galleries: Lookup | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
         self.sender = sender
         self.replies = replies or ReplyTopics(settings, metrics)
+        self.gate = GalleryGate(
+            galleries or static_lookup(settings), pack=engine.model.pack, operation="identify"
+        )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identify-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -48,13 +54,15 @@ class IdentifyProcessor:
         parsed, outputs = parse_messages(
             messages, IdentifyFace, stage="identify", topics=topics, metrics=self.metrics
         )
+        admitted, refused = await self.gate.admit([envelope for envelope, _ in parsed])
         loop = asyncio.get_running_loop()
         items = await loop.run_in_executor(
             self.executor,
             analyse_batch,
             self.engine,
-            [envelope for envelope, _ in parsed],
+            admitted,
             self.settings.quality_filter_identify,
+            refused,
         )
         self.metrics.batch_size.labels("identify").observe(len(items))
         for item, (envelope, headers) in zip(items, parsed, strict=True):
@@ -109,7 +117,10 @@ class IdentifyProcessor:
 
 def build_identify_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "identify")
-    processor = IdentifyProcessor(settings, engine, metrics, FaustSender(app.producer))
+    catalog = GalleryCatalog(settings)
+    processor = IdentifyProcessor(
+        settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
+    )
     micro_batch_agent(
         app, settings, topic=settings.topics.identify_requests, stage="identify", process=processor.process
     )

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api import audit
 from api.auth import Permission, Principal, require
-from api.deps import GatewayDep, SettingsDep, permission
+from api.deps import GalleryDep, GatewayDep, SettingsDep, permission
 from api.errors import error_response
 from api.gateway import parse_reply
 from api.responses import AUTH_ERRORS
@@ -53,17 +53,20 @@ async def enroll(
     settings: SettingsDep,
     gateway: GatewayDep,
     principal: Annotated[Principal, permission(Permission.ENROLL)],
+    gallery: GalleryDep,
     quality_filter: Annotated[
         QualityFilter | None,
         Query(
             description="Refuse images whose face is under this filter's bar (rejected with reason "
-            "low_quality); default `auto` (FACESTREAM_QUALITY_FILTER_ENROLL)"
+            "low_quality); default: the gallery's, else `auto` (FACESTREAM_QUALITY_FILTER_ENROLL)"
         ),
     ] = None,
 ) -> EnrollResponse | JSONResponse:
     if quality_filter is not None:
-        require(principal, Permission.OVERRIDE_QUALITY)
-    chosen_filter = resolve_filter(quality_filter, settings.quality_filter_enroll)
+        require(principal, Permission.OVERRIDE_QUALITY, gallery.gallery)
+    chosen_filter = resolve_filter(
+        quality_filter, gallery.quality_filter_enroll or settings.quality_filter_enroll
+    )
     if len(images) > settings.max_images_per_enroll:
         raise FacestreamError(
             ErrorCode.INVALID_REQUEST,
@@ -82,6 +85,7 @@ async def enroll(
         command = EnrollFace(
             enrollment_id=enrollment_id,
             person_id=person_id,
+            gallery=gallery.gallery,
             image_index=index,
             image_count=len(images),
             filename=filename,
@@ -124,6 +128,7 @@ async def enroll(
         "enrollment_done",
         correlation_id=enrollment_id,
         person_id=person_id,
+        gallery=gallery.gallery,
         accepted=len(accepted),
         rejected=len(rejected),
         key=principal.key_id,
@@ -132,6 +137,7 @@ async def enroll(
         gateway,
         settings,
         principal,
+        gallery=gallery.gallery,
         action="enroll",
         request_id=enrollment_id,
         person_id=person_id,

@@ -14,8 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api import audit
-from api.auth import Permission, Principal
-from api.deps import GatewayDep, LedgerDep, ReplicasDep, SettingsDep, permission
+from api.auth import Permission, Principal, require
+from api.deps import GalleryDep, GatewayDep, LedgerDep, PrincipalDep, ReplicasDep, SettingsDep, permission
 from api.erasure_ledger import ErasureLedger
 from api.gateway import KafkaGateway
 from api.receipts import receipt
@@ -25,9 +25,11 @@ from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from schemas.api import ErasureAccepted, ErasureReceipt, ErrorBody, LogPosition
 from schemas.envelope import Envelope, new_id
-from schemas.events import EraseFace, ErasePerson, ErasureRequested
+from schemas.events import DEFAULT_GALLERY, EraseFace, ErasePerson, ErasureRequested
 
 router = APIRouter(tags=["erasure"])
+# Receipts are not under a gallery: an erasure id names one.
+receipts = APIRouter(tags=["erasure"])
 
 Manager = Annotated[Principal, permission(Permission.MANAGE)]
 FaceIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="A face id from an enrollment")]
@@ -53,6 +55,7 @@ async def erase_person(
     gateway: GatewayDep,
     ledger: LedgerDep,
     principal: Manager,
+    gallery: GalleryDep,
 ) -> ErasureAccepted:
     erasure_id = new_id()
     return await _accept(
@@ -63,9 +66,15 @@ async def erase_person(
         # Same topic and key as the person's enrollments: one partition, one order.
         topic=settings.topics.enroll_requests,
         key=person_id,
-        command=ErasePerson(erasure_id=erasure_id, person_id=person_id, requested_by=principal.key_id),
+        command=ErasePerson(
+            erasure_id=erasure_id, person_id=person_id, gallery=gallery.gallery, requested_by=principal.key_id
+        ),
         requested=ErasureRequested(
-            erasure_id=erasure_id, kind="person", person_id=person_id, requested_by=principal.key_id
+            erasure_id=erasure_id,
+            kind="person",
+            gallery=gallery.gallery,
+            person_id=person_id,
+            requested_by=principal.key_id,
         ),
     )
 
@@ -83,6 +92,7 @@ async def erase_face(
     gateway: GatewayDep,
     ledger: LedgerDep,
     principal: Manager,
+    gallery: GalleryDep,
 ) -> ErasureAccepted:
     erasure_id = new_id()
     return await _accept(
@@ -92,14 +102,20 @@ async def erase_face(
         principal,
         topic=settings.topics.erasure_requests,
         key=face_id,
-        command=EraseFace(erasure_id=erasure_id, face_id=face_id, requested_by=principal.key_id),
+        command=EraseFace(
+            erasure_id=erasure_id, face_id=face_id, gallery=gallery.gallery, requested_by=principal.key_id
+        ),
         requested=ErasureRequested(
-            erasure_id=erasure_id, kind="face", face_id=face_id, requested_by=principal.key_id
+            erasure_id=erasure_id,
+            kind="face",
+            gallery=gallery.gallery,
+            face_id=face_id,
+            requested_by=principal.key_id,
         ),
     )
 
 
-@router.get(
+@receipts.get(
     "/erasures/{erasure_id}",
     response_model=ErasureReceipt,
     responses={**AUTH_ERRORS, 404: {"model": ErrorBody, "description": "unknown erasure, person or face"}},
@@ -110,10 +126,14 @@ async def get_erasure(
     settings: SettingsDep,
     ledger: LedgerDep,
     replicas: ReplicasDep,
-    principal: Manager,
+    principal: PrincipalDep,
 ) -> ErasureReceipt:
     entry = ledger.get(erasure_id)
-    if entry is None:
+    gallery = entry.gallery if entry is not None else DEFAULT_GALLERY
+    # Another gallery's erasure answers like a missing one: a scoped key learns nothing of it.
+    if principal.sees(gallery):
+        require(principal, Permission.MANAGE, gallery)
+    if entry is None or not principal.sees(gallery):
         raise FacestreamError(ErrorCode.NOT_FOUND, f"no erasure {erasure_id!r} on the ledger")
     return receipt(
         erasure_id,
@@ -147,6 +167,7 @@ async def _accept(
         gateway,
         settings,
         principal,
+        gallery=requested.gallery,
         action=f"erase_{requested.kind}",
         request_id=erasure_id,
         person_id=requested.person_id,
@@ -156,6 +177,7 @@ async def _accept(
     return ErasureAccepted(
         erasure_id=erasure_id,
         kind=requested.kind,
+        gallery=requested.gallery,
         person_id=requested.person_id,
         face_id=requested.face_id,
         command=LogPosition(topic=topic, partition=ack.partition, offset=ack.offset),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from api import audit
 from api.auth import Permission, Principal, require
-from api.deps import GatewayDep, ReplicasDep, SettingsDep, permission
+from api.deps import GalleryDep, GatewayDep, ReplicasDep, SettingsDep, permission
 from api.gateway import parse_reply
 from api.responses import AUTH_ERRORS
 from api.uploads import read_upload
@@ -46,6 +46,7 @@ async def identify(
     gateway: GatewayDep,
     replicas: ReplicasDep,
     principal: Annotated[Principal, permission(Permission.IDENTIFY)],
+    gallery: GalleryDep,
     top_k: Annotated[int | None, Query(ge=1, le=100, description="Candidates to return")] = None,
     threshold: Annotated[
         float | None, Query(ge=-1.0, le=1.0, description="Cosine threshold for this request")
@@ -67,10 +68,12 @@ async def identify(
     ] = None,
 ) -> IdentifyResponse:
     if threshold is not None:
-        require(principal, Permission.OVERRIDE_THRESHOLD)
+        require(principal, Permission.OVERRIDE_THRESHOLD, gallery.gallery)
     if quality_filter is not None:
-        require(principal, Permission.OVERRIDE_QUALITY)
-    chosen_filter = resolve_filter(quality_filter, settings.quality_filter_identify)
+        require(principal, Permission.OVERRIDE_QUALITY, gallery.gallery)
+    chosen_filter = resolve_filter(
+        quality_filter, gallery.quality_filter_identify or settings.quality_filter_identify
+    )
     wanted = _parse_offsets(min_offsets)
     data = await read_upload(image, settings.max_image_bytes)
     shards = replicas.shards()
@@ -78,9 +81,12 @@ async def identify(
         raise FacestreamError(ErrorCode.UNAVAILABLE, "no index replica is ready to answer")
     request_id = new_id()
     # Resolved here, once: the worker and the replicas carry it, the merge below applies it.
-    policy = resolve_policy(settings, top_k=top_k, threshold=threshold)
+    policy = resolve_policy(
+        settings, top_k=top_k, threshold=gallery.threshold if threshold is None else threshold
+    )
     command = IdentifyFace(
         request_id=request_id,
+        gallery=gallery.gallery,
         image=data,
         top_k=policy.top_k,
         threshold=policy.threshold,
@@ -104,6 +110,7 @@ async def identify(
             gateway,
             settings,
             principal,
+            gallery=gallery.gallery,
             action="identify",
             request_id=request_id,
             outcome=failure.error.code,
@@ -120,6 +127,7 @@ async def identify(
         gateway,
         settings,
         principal,
+        gallery=gallery.gallery,
         action="identify",
         request_id=request_id,
         person_id=merged.person_id,

@@ -10,13 +10,16 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import Permission, Principal
-from api.deps import GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permission
+from api.deps import GalleryDep, GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permission
 from api.responses import AUTH_ERRORS
 from db import queries
 from db.session import ping
 from schemas.api import HealthResponse, ReplicaPublic, StatsResponse
+from schemas.events import DEFAULT_GALLERY, ReplicaStatus
 
 router = APIRouter(tags=["operations"])
+# /stats is a gallery's: mounted at the root (the default gallery) and under /galleries/{gallery}.
+scoped = APIRouter(tags=["operations"])
 
 
 @router.get(
@@ -61,7 +64,7 @@ async def _broker_ok(gateway: object) -> bool:
         return False
 
 
-@router.get(
+@scoped.get(
     "/stats", response_model=StatsResponse, responses=AUTH_ERRORS, summary="Gallery, replicas and traffic"
 )
 async def stats(
@@ -70,12 +73,13 @@ async def stats(
     gateway: GatewayDep,
     replicas: ReplicasDep,
     _: Annotated[Principal, permission(Permission.READ)],
+    gallery: GalleryDep,
 ) -> StatsResponse:
     persons = faces = None
     try:
         async with request.app.state.sessions() as session:
-            persons = await queries.count_persons(session)
-            faces = await queries.count_faces(session)
+            persons = await queries.count_persons(session, gallery=gallery.gallery)
+            faces = await queries.count_faces(session, gallery=gallery.gallery)
     except Exception:  # the database being away must not take /stats down with it
         pass
     live = replicas.live()
@@ -83,13 +87,13 @@ async def stats(
     return StatsResponse(
         persons=persons,
         faces=faces,
-        gallery_size=max((hb.status.size for hb in ready), default=0),
+        gallery_size=max((_size_of(hb.status, gallery.gallery) for hb in ready), default=0),
         replicas=[
             ReplicaPublic(
                 replica_id=hb.status.replica_id,
                 group=hb.status.group,
                 ready=hb.status.ready,
-                size=hb.status.size,
+                size=_size_of(hb.status, gallery.gallery),
                 lag=hb.status.lag,
                 model=hb.status.model,
                 backend=hb.status.backend,
@@ -101,10 +105,17 @@ async def stats(
             for hb in live
         ],
         in_flight=gateway.in_flight,
-        threshold=settings.threshold,
+        threshold=settings.threshold if gallery.threshold is None else gallery.threshold,
         model=ready[0].status.model if ready else "",
         consumer_lag=request.app.state.lag.rows,
     )
+
+
+def _size_of(status: ReplicaStatus, gallery: str) -> int:
+    """The gallery's faces in a replica (a replica from before galleries holds only the default)."""
+    if not status.gallery_sizes:
+        return status.size if gallery == DEFAULT_GALLERY else 0
+    return status.gallery_sizes.get(gallery, 0)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

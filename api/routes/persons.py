@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.auth import Permission, Principal
-from api.deps import SessionDep, permission
+from api.deps import GalleryDep, SessionDep, permission
 from api.responses import AUTH_ERRORS
 from api.routes.enroll import PersonIdPath
 from core.errors import ErrorCode, FacestreamError
@@ -25,8 +25,10 @@ Reader = Annotated[Principal, permission(Permission.READ)]
     responses={**AUTH_ERRORS, 404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
     summary="A person and their enrolled faces",
 )
-async def get_person(person_id: PersonIdPath, session: SessionDep, _: Reader) -> PersonPublic:
-    record = await queries.get_person(session, person_id=person_id)
+async def get_person(
+    person_id: PersonIdPath, session: SessionDep, _: Reader, gallery: GalleryDep
+) -> PersonPublic:
+    record = await queries.get_person(session, person_id=person_id, gallery=gallery.gallery)
     if record is None:
         raise FacestreamError(ErrorCode.UNKNOWN_PERSON, f"no person {person_id!r}")
     return PersonPublic(
@@ -56,10 +58,11 @@ async def get_person(person_id: PersonIdPath, session: SessionDep, _: Reader) ->
 async def list_persons(
     session: SessionDep,
     _: Reader,
+    gallery: GalleryDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PersonList:
-    items = await queries.list_persons(session, limit=limit, offset=offset)
+    items = await queries.list_persons(session, limit=limit, offset=offset, gallery=gallery.gallery)
     return PersonList(
         items=[
             PersonSummaryPublic(
@@ -70,7 +73,7 @@ async def list_persons(
             )
             for p in items
         ],
-        total=await queries.count_persons(session),
+        total=await queries.count_persons(session, gallery=gallery.gallery),
         limit=limit,
         offset=offset,
     )

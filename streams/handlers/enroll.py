@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from core.crypto import ImageCipher
 from core.errors import FacestreamError
+from core.galleries import face_id_for, gallery_header
 from core.settings import TopicNames
 from core.vectors import to_embedding
 from engine.types import PreparedFace
@@ -23,11 +22,6 @@ from schemas.events import (
 from streams.handlers.output import Output
 
 
-def face_id_for(person_id: str, content_hash: str) -> str:
-    """Deterministic: the same photo enrolled twice for a person is the same face, not two."""
-    return hashlib.sha256(f"{person_id}\x00{content_hash}".encode()).hexdigest()[:32]
-
-
 def embedded_fact(
     command: EnrollFace,
     face: PreparedFace,
@@ -37,8 +31,10 @@ def embedded_fact(
     model: ModelInfo,
 ) -> FaceEmbedded:
     return FaceEmbedded(
-        face_id=face_id_for(command.person_id, content_hash),
+        # Deterministic: the same photo enrolled twice for a person is the same face, not two.
+        face_id=face_id_for(command.gallery, command.person_id, content_hash),
         person_id=command.person_id,
+        gallery=command.gallery,
         enrollment_id=command.enrollment_id,
         embedding=to_embedding(vector, model),
         quality=face.quality,
@@ -60,6 +56,7 @@ def accepted(
     return ImageEnrolled(
         enrollment_id=command.enrollment_id,
         person_id=command.person_id,
+        gallery=command.gallery,
         image_index=command.image_index,
         image_count=command.image_count,
         filename=command.filename,
@@ -80,6 +77,7 @@ def rejected(
     return ImageEnrolled(
         enrollment_id=command.enrollment_id,
         person_id=command.person_id,
+        gallery=command.gallery,
         image_index=command.image_index,
         image_count=command.image_count,
         filename=command.filename,
@@ -96,8 +94,16 @@ def embedding_output(fact: FaceEmbedded, *, topics: TopicNames, correlation_id: 
         topic=topics.embeddings,
         key=fact.face_id,
         envelope=Envelope.wrap(fact, correlation_id=correlation_id),
-        headers={Header.PERSON_ID: fact.person_id, Header.MODEL_ID: fact.embedding.model.id},
+        headers=_with_gallery(
+            {Header.PERSON_ID: fact.person_id, Header.MODEL_ID: fact.embedding.model.id}, fact.gallery
+        ),
     )
+
+
+def _with_gallery(headers: dict[str, str], gallery: str) -> dict[str, str]:
+    """Readers route a record to its gallery's index by this header, without its value."""
+    name = gallery_header(gallery)
+    return {**headers, Header.GALLERY: name} if name else headers
 
 
 def outcome_outputs(
@@ -119,6 +125,7 @@ def retained_image(command: EnrollFace, fact: FaceEmbedded, *, cipher: ImageCiph
     return EnrollmentImage(
         face_id=fact.face_id,
         person_id=fact.person_id,
+        gallery=fact.gallery,
         enrollment_id=command.enrollment_id,
         filename=command.filename,
         content_hash=fact.content_hash,
@@ -132,4 +139,5 @@ def image_output(image: EnrollmentImage, *, topics: TopicNames, correlation_id: 
         topic=topics.enrollment_images,
         key=image.face_id,
         envelope=Envelope.wrap(image, correlation_id=correlation_id),
+        headers=_with_gallery({}, image.gallery),
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.settings import TopicNames
 from schemas.envelope import Envelope
-from schemas.events import EraseFace, ErasePerson, FaceErased, PersonErased
+from schemas.events import EraseFace, EraseGallery, ErasePerson, FaceErased, GalleryErased, PersonErased
 from streams.handlers.output import Output
 
 
@@ -44,6 +44,7 @@ def person_erased(
     fact = PersonErased(
         erasure_id=payload.erasure_id,
         person_id=payload.person_id,
+        gallery=payload.gallery,
         face_ids=sorted(face_ids),
         requested_by=payload.requested_by,
         tombstones=tombstones,
@@ -65,6 +66,7 @@ def face_erased(
         erasure_id=payload.erasure_id,
         face_id=payload.face_id,
         person_id=person_id,
+        gallery=payload.gallery,
         requested_by=payload.requested_by,
         tombstones=tombstones,
     )
@@ -73,3 +75,30 @@ def face_erased(
         key=payload.face_id,
         envelope=Envelope.wrap(fact, correlation_id=command.correlation_id),
     )
+
+
+def gallery_erased(
+    command: Envelope[EraseGallery],
+    *,
+    face_count: int,
+    tombstones: dict[int, int],
+    barrier: dict[int, int],
+    topics: TopicNames,
+) -> list[Output]:
+    """The ledger's fact, then the gallery's own tombstone: the id is free again."""
+    payload = command.payload
+    fact = GalleryErased(
+        erasure_id=payload.erasure_id,
+        gallery=payload.gallery,
+        face_count=face_count,
+        requested_by=payload.requested_by,
+        tombstones=tombstones,
+        barrier=barrier,
+    )
+    return [
+        Output(
+            topic=topics.erasures,
+            key=payload.gallery,
+            envelope=Envelope.wrap(fact, correlation_id=command.correlation_id),
+        )
+    ]

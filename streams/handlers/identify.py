@@ -34,6 +34,7 @@ def query_for(
 ) -> IdentifyQuery:
     return IdentifyQuery(
         request_id=command.request_id,
+        gallery=command.gallery,
         embedding=to_embedding(vector, model),
         top_k=policy.top_k,
         threshold=policy.threshold,

@@ -14,6 +14,8 @@ from api.app import create_app
 from api.erasure_ledger import ErasureLedger
 from api.replicas import ReplicaTracker
 from core.errors import FacestreamError
+from core.galleries import Gallery, face_id_for
+from core.gallery_catalog import GalleryCatalog
 from core.kafka import encode
 from core.settings import Settings
 from db.models import Base
@@ -30,7 +32,6 @@ from schemas.events import (
     ImageEnrolled,
     ReplicaStatus,
 )
-from streams.handlers.enroll import face_id_for
 
 ADMIN, ENROLLER, IDENTIFIER, VIEWER = "admin-key", "enr", "idf", "view"
 API_KEYS = f"{ADMIN}:admin,{ENROLLER}:enroller,{IDENTIFIER}:identifier,{VIEWER}:viewer"
@@ -81,12 +82,16 @@ class FakeGateway:
         self.error: FacestreamError | None = None
         self.requests: list[tuple[str, list[tuple[str, Envelope[Any]]], str]] = []
         self.published: list[tuple[str, str, Envelope[Any]]] = []
+        self.galleries: FakeCatalog | None = None  # fed what is published on the galleries topic
 
     async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> list[RecordMetadata]:
         if self.error is not None:
             raise self.error
         first = len(self.published)
         self.published += [(topic, key, envelope) for key, envelope in commands]
+        if self.galleries is not None and topic == self.galleries.topic:
+            for key, envelope in commands:
+                self.galleries.registry.apply(FakeRecord(key.encode(), encode(envelope)))
         return [RecordMetadata(partition=0, offset=first + n) for n in range(len(commands))]
 
     async def request(
@@ -122,7 +127,7 @@ class FakeGateway:
         face = prepared.faces[0]
         return ImageEnrolled(
             status="accepted",
-            face_id=face_id_for(command.person_id, prepared.content_hash),
+            face_id=face_id_for(command.gallery, command.person_id, prepared.content_hash),
             quality=face.quality,
             bbox=face.bbox,
             embedding_partition=0,
@@ -216,9 +221,36 @@ def make_app(
         asyncio.run(_create_tables(config.database_url))
     app = create_app(config)
     app.state.gateway = gateway or FakeGateway()
+    app.state.galleries = app.state.gateway.galleries = FakeCatalog(config)
     app.state.replicas = replicas if replicas is not None else FakeReplicas(replica_status())
     app.state.ledger = FakeLedger(config)
     return app
+
+
+@dataclass(frozen=True)
+class FakeRecord:
+    key: bytes | None
+    value: bytes | None
+
+
+class FakeCatalog(GalleryCatalog):
+    """The galleries topic without Kafka: the fake gateway applies what is published on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.topic = settings.topics.galleries
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def refresh(self) -> None:
+        pass
+
+    async def lookup(self, gallery: str) -> Gallery | None:
+        return self.registry.get(gallery)
 
 
 class FakeLedger(ErasureLedger):

@@ -9,12 +9,32 @@ from core.errors import ErrorCode, FacestreamError
 
 
 def test_parse_api_keys() -> None:
-    assert parse_api_keys(" a:admin , b:viewer,,") == {"a": Role.ADMIN, "b": Role.VIEWER}
+    assert parse_api_keys(" a:admin , b:viewer,,") == {"a": {"*": Role.ADMIN}, "b": {"*": Role.VIEWER}}
     assert parse_api_keys("") == {}
-    assert parse_api_keys("with:colon:enroller") == {"with:colon": Role.ENROLLER}
+    assert parse_api_keys("with:colon:enroller") == {"with:colon": {"*": Role.ENROLLER}}
 
 
-@pytest.mark.parametrize("spec", ["nokey", ":admin", "k:root", "k:", "k:Admin"])
+def test_keys_scoped_to_galleries() -> None:
+    keys = parse_api_keys("k:enroller@staff|watch,k:viewer@audit,j:admin")
+    assert keys == {
+        "k": {"staff": Role.ENROLLER, "watch": Role.ENROLLER, "audit": Role.VIEWER},
+        "j": {"*": Role.ADMIN},
+    }
+    principal = KeyRing(keys).authenticate("k")
+    assert principal.sees("staff") and principal.sees("audit") and not principal.sees("default")
+    assert not principal.unscoped
+    require(principal, Permission.ENROLL, "watch")
+    for gallery, permission in (
+        ("audit", Permission.ENROLL),
+        ("default", Permission.READ),
+        ("x", Permission.READ),
+    ):
+        with pytest.raises(FacestreamError) as info:
+            require(principal, permission, gallery)
+        assert info.value.code is ErrorCode.FORBIDDEN
+
+
+@pytest.mark.parametrize("spec", ["nokey", ":admin", "k:root", "k:", "k:Admin", "k:admin@", "k:admin@Bad/G"])
 def test_parse_api_keys_errors(spec: str) -> None:
     with pytest.raises(ValueError):
         parse_api_keys(spec)
@@ -27,9 +47,9 @@ def test_parse_error_does_not_echo_the_key() -> None:
 
 
 def test_keyring() -> None:
-    ring = KeyRing({"secret-1": Role.VIEWER})
+    ring = KeyRing({"secret-1": {"*": Role.VIEWER}})
     principal = ring.authenticate("secret-1")
-    assert principal.role is Role.VIEWER
+    assert principal.role_in("any") is Role.VIEWER
     assert "secret-1" not in principal.key_id
     for presented in (None, "", "secret-2", "secret-1 "):
         with pytest.raises(FacestreamError) as info:
@@ -47,7 +67,7 @@ def test_keyring() -> None:
     ],
 )
 def test_grants(role: Role, allowed: set[Permission]) -> None:
-    principal = Principal(key_id="k", role=role, bucket="b")
+    principal = Principal(key_id="k", grants={"*": role}, bucket="b")
     for permission in Permission:
         if permission in allowed:
             require(principal, permission)

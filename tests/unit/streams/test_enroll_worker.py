@@ -10,13 +10,13 @@ import os
 import pytest
 
 from core.crypto import ImageCipher
+from core.galleries import face_id_for
 from core.kafka import encode
 from core.settings import Settings
 from engine.fake import DeterministicFakeEngine
 from schemas.envelope import Envelope
 from schemas.events import DeadLetter, EnrollFace, EnrollmentImage, ErasePerson, FaceEmbedded, ImageEnrolled
 from streams.enroll_worker import EnrollProcessor
-from streams.handlers.enroll import face_id_for
 from tests.unit.streams.factories import (
     REPLY_TOPIC,
     FakeSender,
@@ -75,7 +75,7 @@ async def test_face_id_is_deterministic_and_reenrolling_reuses_it(config: Settin
     ids = [s.key_str for s in sender.on(topics.embeddings)]
     assert ids[0] == ids[1]  # same person, same photo: same face, not a new one
     assert len(set(ids)) == 3  # another photo, or the same photo for another person: new faces
-    assert ids[0] == face_id_for("alice", hashlib.sha256(b"FAKE:alice:1").hexdigest())
+    assert ids[0] == face_id_for("default", "alice", hashlib.sha256(b"FAKE:alice:1").hexdigest())
 
 
 async def test_mixed_batch_outcomes_and_dead_letters(config: Settings) -> None:

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from core.errors import ErrorCode, FacestreamError
+from core.galleries import face_id_for
 from core.identification import Identification, merge
 from core.vectors import to_embedding
 from index.base import PersonMatch
 from schemas.events import BBox, FaceSearched, IdentifyQuery, ModelInfo, StageTimings
 from streams.handlers.dead_letter import MAX_KEPT_BYTES, dead_letter
-from streams.handlers.enroll import face_id_for, outcome_outputs
+from streams.handlers.enroll import outcome_outputs
 from streams.handlers.identify import reply_topic
 from streams.handlers.search import answer
 from tests.unit.db.factories import image_enrolled
@@ -120,10 +121,13 @@ def test_outcome_outputs_reply_only_to_reply_topics() -> None:
 
 
 def test_face_id_for_is_stable_and_distinguishes_persons() -> None:
-    assert face_id_for("a", "sha") == face_id_for("a", "sha")
-    assert face_id_for("a", "sha") != face_id_for("b", "sha")
-    assert face_id_for("a", "sha") != face_id_for("a", "sha2")
-    assert len(face_id_for("a", "sha")) == 32
+    assert face_id_for("default", "a", "sha") == face_id_for("default", "a", "sha")
+    assert face_id_for("default", "a", "sha") != face_id_for("default", "b", "sha")
+    assert face_id_for("default", "a", "sha") != face_id_for("default", "a", "sha2")
+    assert len(face_id_for("default", "a", "sha")) == 32
+    # The same person id and photo in another gallery is another face.
+    assert face_id_for("staff", "a", "sha") != face_id_for("default", "a", "sha")
+    assert face_id_for("staff", "a", "sha") != face_id_for("watch", "a", "sha")
 
 
 def test_dead_letter_keeps_coordinates_and_truncates() -> None:
