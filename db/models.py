@@ -11,21 +11,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
     Float,
-    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     TypeDecorator,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from schemas.events import DEFAULT_GALLERY
 
 # Constraint names are part of the schema (migrations refer to them): fix them by convention.
 NAMING_CONVENTION = {
@@ -38,8 +42,11 @@ NAMING_CONVENTION = {
 
 ENROLLMENT_PENDING = "pending"
 ENROLLMENT_COMPLETE = "complete"
+GALLERY_ACTIVE = "active"
+GALLERY_DELETING = "deleting"
 
 ID_LENGTH = 128
+GALLERY_ID_LENGTH = 64
 
 
 def utcnow() -> datetime:
@@ -75,9 +82,61 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+def _gallery_id(*, primary_key: bool = False) -> Mapped[str]:
+    """The gallery a row belongs to. No foreign key to `galleries`: facts of a gallery may be
+    consumed before its definition (they come from other topics), and must not be lost."""
+    return mapped_column(
+        String(GALLERY_ID_LENGTH),
+        primary_key=primary_key,
+        default=DEFAULT_GALLERY,
+        server_default=DEFAULT_GALLERY,
+    )
+
+
+class Gallery(Timestamped, Base):
+    """A gallery's latest definition, from the compacted galleries topic. The `default` row is
+    written by the schema itself (migration 0003, or create_all): its policies are the
+    deployment's settings, so its empty pack / backend mean "the deployment's"."""
+
+    __tablename__ = "galleries"
+    __table_args__ = (CheckConstraint(f"state IN ('{GALLERY_ACTIVE}', '{GALLERY_DELETING}')", name="state"),)
+
+    id: Mapped[str] = mapped_column(String(GALLERY_ID_LENGTH), primary_key=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    pack: Mapped[str] = mapped_column(String(ID_LENGTH), default="")
+    threshold: Mapped[float | None] = mapped_column(Float)
+    quality_filter_enroll: Mapped[str | None] = mapped_column(String(16))
+    quality_filter_identify: Mapped[str | None] = mapped_column(String(16))
+    index_backend: Mapped[str] = mapped_column(String(64), default="")
+    index_options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default=GALLERY_ACTIVE)
+    created_by: Mapped[str] = mapped_column(String(256), default="")
+
+
+DEFAULT_GALLERY_DESCRIPTION = "The deployment's gallery: every route without a gallery acts on it."
+_QUOTED_DESCRIPTION = DEFAULT_GALLERY_DESCRIPTION.replace("'", "''")
+
+# create_all writes the default row as migration 0003 does (SQLite keeps CURRENT_TIMESTAMP as
+# naive text in UTC, which UTCDateTime reads back as UTC).
+event.listen(
+    Gallery.__table__,
+    "after_create",
+    DDL(
+        "INSERT INTO galleries (id, description, pack, index_backend, index_options, generation, "
+        "state, created_by, created_at, updated_at) VALUES "
+        f"('{DEFAULT_GALLERY}', '{_QUOTED_DESCRIPTION}', '', '', '{{}}', 0, "
+        f"'{GALLERY_ACTIVE}', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    ),
+)
+
+
 class Person(Timestamped, Base):
+    """A person of one gallery: the same person id in two galleries is two people."""
+
     __tablename__ = "persons"
 
+    gallery_id: Mapped[str] = _gallery_id(primary_key=True)
     person_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(256))
     # `metadata` is reserved on declarative classes: the attribute is `attributes`.
@@ -87,16 +146,21 @@ class Person(Timestamped, Base):
 class Face(Timestamped, Base):
     __tablename__ = "faces"
     __table_args__ = (
-        Index(None, "person_id"),
+        ForeignKeyConstraint(
+            ["gallery_id", "person_id"],
+            ["persons.gallery_id", "persons.person_id"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "gallery_id", "person_id"),
         Index(None, "enrollment_id"),
         Index(None, "content_hash"),
         Index(None, "model_id"),
     )
 
+    # Face ids are unique over every gallery (core.galleries.face_id_for scopes them).
     face_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    person_id: Mapped[str] = mapped_column(
-        String(ID_LENGTH), ForeignKey("persons.person_id", ondelete="CASCADE")
-    )
+    gallery_id: Mapped[str] = _gallery_id()
+    person_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     enrollment_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
     embedding_dim: Mapped[int] = mapped_column(Integer)
@@ -118,11 +182,12 @@ class Face(Timestamped, Base):
 class Enrollment(Timestamped, Base):
     __tablename__ = "enrollments"
     __table_args__ = (
-        Index(None, "person_id"),
+        Index(None, "gallery_id", "person_id"),
         CheckConstraint(f"status IN ('{ENROLLMENT_PENDING}', '{ENROLLMENT_COMPLETE}')", name="status"),
     )
 
     enrollment_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    gallery_id: Mapped[str] = _gallery_id()
     # No foreign key: an enrollment whose every image was rejected has no person row.
     person_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     image_count: Mapped[int] = mapped_column(Integer)
@@ -153,6 +218,7 @@ class PersonErasure(Base):
 
     __tablename__ = "person_erasures"
 
+    gallery_id: Mapped[str] = _gallery_id(primary_key=True)
     person_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     erasure_id: Mapped[str] = mapped_column(String(64))
     # Partition (as a string: JSON keys) -> end offset, on the embeddings / outcomes topics.

@@ -11,6 +11,14 @@ has no body, hence no event id: use `record_event_id(topic, partition, offset)`,
 
 `at` is the event's time (the envelope's `time`); it defaults to now and stamps the
 created_at / updated_at columns, so a replay rebuilds the same audit times.
+
+Galleries: every fact is projected into its gallery (a person is (gallery, person id)). The
+galleries topic upserts a gallery's row (`apply_gallery_defined`), marks it deleting and drops
+its rows (`apply_gallery_deleted`), and removes it (`apply_gallery_removed`, the tombstone).
+Facts of a deleting gallery are not projected; facts of a gallery whose definition has not
+been read yet are (the galleries topic is consumed beside the others, in no order with them).
+The `default` gallery is the deployment's: records of the galleries topic about it change
+nothing, as in core.galleries.GalleryRegistry.
 """
 
 from __future__ import annotations
@@ -27,14 +35,17 @@ from core.errors import ErrorCode, FacestreamError
 from db.models import (
     ENROLLMENT_COMPLETE,
     ENROLLMENT_PENDING,
+    GALLERY_ACTIVE,
+    GALLERY_DELETING,
     Enrollment,
     Face,
+    Gallery,
     Person,
     PersonErasure,
     ProcessedEvent,
     utcnow,
 )
-from schemas.events import FaceEmbedded, ImageEnrolled
+from schemas.events import DEFAULT_GALLERY, FaceEmbedded, GalleryDefined, GalleryDeleted, ImageEnrolled
 
 # Upserts are dialect statements; both dialects spell ON CONFLICT the same way.
 _INSERTS: dict[str, Callable[..., Any]] = {
@@ -105,16 +116,23 @@ async def apply_face_embedded(
         )
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
         return False
-    if await _erased_before(session, person_id=fact.person_id, partition=partition, offset=offset):
+    if await _gallery_deleting(session, fact.gallery):
+        return False
+    if await _erased_before(
+        session, gallery=fact.gallery, person_id=fact.person_id, partition=partition, offset=offset
+    ):
         return False
     now = at or utcnow()
     person = _insert(session, Person).values(
-        person_id=fact.person_id, attributes={}, created_at=now, updated_at=now
+        gallery_id=fact.gallery, person_id=fact.person_id, attributes={}, created_at=now, updated_at=now
     )
     await session.execute(
-        person.on_conflict_do_update(index_elements=[Person.person_id], set_={"updated_at": now})
+        person.on_conflict_do_update(
+            index_elements=[Person.gallery_id, Person.person_id], set_={"updated_at": now}
+        )
     )
     values: dict[str, Any] = {
+        "gallery_id": fact.gallery,
         "person_id": fact.person_id,
         "enrollment_id": fact.enrollment_id,
         "embedding": vector,
@@ -149,18 +167,30 @@ async def apply_face_removed(
     offset: int,
     at: datetime | None = None,
 ) -> bool:
-    """Delete one face (a tombstone). The person row stays, even with no face left."""
+    """Delete one face (a tombstone). The person row stays, even with no face left, unless
+    their gallery no longer exists (a face projected after its gallery was removed)."""
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
         return False
-    deleted = await session.execute(delete(Face).where(Face.face_id == face_id).returning(Face.person_id))
-    person_id = deleted.scalar_one_or_none()
-    if person_id is not None:
-        await session.execute(
-            update(Person)
-            .where(Person.person_id == person_id)
-            .values(updated_at=at or utcnow())
-            .execution_options(synchronize_session=False)
+    deleted = await session.execute(
+        delete(Face).where(Face.face_id == face_id).returning(Face.gallery_id, Face.person_id)
+    )
+    row = deleted.one_or_none()
+    if row is None:
+        return True
+    gallery, person_id = row
+    if await session.get(Gallery, gallery) is None:
+        remaining = await session.scalar(
+            select(Face.face_id).where(Face.gallery_id == gallery, Face.person_id == person_id).limit(1)
         )
+        if remaining is None:
+            await _delete_person_rows(session, gallery, person_id)
+            return True
+    await session.execute(
+        update(Person)
+        .where(Person.gallery_id == gallery, Person.person_id == person_id)
+        .values(updated_at=at or utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return True
 
 
@@ -172,6 +202,7 @@ async def apply_person_removed(
     topic: str,
     partition: int,
     offset: int,
+    gallery: str = DEFAULT_GALLERY,
     erasure_id: str = "",
     barrier: Mapping[int, int] | None = None,
     outcomes_barrier: Mapping[int, int] | None = None,
@@ -183,32 +214,38 @@ async def apply_person_removed(
     With a `barrier` (embeddings partition -> end offset when the erasure was ordered), only
     faces below it are erased, the barriers are remembered so that records below them that
     arrive later are never projected, and a face enrolled after the erasure (and whatever
-    enrollment produced it) stays. Without one (a fact from before barriers), everything goes."""
+    enrollment produced it) stays. Without one (a fact from before barriers), everything goes.
+    Only the person of `gallery` is erased: the same person id elsewhere is someone else."""
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
         return False
     if not barrier:
-        await _delete_person_rows(session, person_id)
+        await _delete_person_rows(session, gallery, person_id)
         return True
     await _remember_erasure(
         session,
+        gallery=gallery,
         person_id=person_id,
         erasure_id=erasure_id,
         barrier=barrier,
         outcomes_barrier=outcomes_barrier or {},
         at=at or utcnow(),
     )
-    faces = (await session.execute(select(Face).where(Face.person_id == person_id))).scalars().all()
+    faces = (
+        await session.scalars(select(Face).where(Face.gallery_id == gallery, Face.person_id == person_id))
+    ).all()
     erased = [f.face_id for f in faces if f.source_offset < barrier.get(f.source_partition, 0)]
     kept = {f.face_id for f in faces} - set(erased)
     if not kept:
-        await _delete_person_rows(session, person_id)
+        await _delete_person_rows(session, gallery, person_id)
         return True
     await session.execute(
         delete(Face).where(Face.face_id.in_(erased)).execution_options(synchronize_session=False)
     )
     enrollments = (
-        (await session.execute(select(Enrollment).where(Enrollment.person_id == person_id))).scalars().all()
-    )
+        await session.scalars(
+            select(Enrollment).where(Enrollment.gallery_id == gallery, Enrollment.person_id == person_id)
+        )
+    ).all()
     stale = [e.enrollment_id for e in enrollments if not kept & _face_ids(e)]
     await session.execute(
         delete(Enrollment)
@@ -218,11 +255,11 @@ async def apply_person_removed(
     return True
 
 
-async def _delete_person_rows(session: AsyncSession, person_id: str) -> None:
+async def _delete_person_rows(session: AsyncSession, gallery: str, person_id: str) -> None:
     for statement in (
-        delete(Face).where(Face.person_id == person_id),
-        delete(Enrollment).where(Enrollment.person_id == person_id),
-        delete(Person).where(Person.person_id == person_id),
+        delete(Face).where(Face.gallery_id == gallery, Face.person_id == person_id),
+        delete(Enrollment).where(Enrollment.gallery_id == gallery, Enrollment.person_id == person_id),
+        delete(Person).where(Person.gallery_id == gallery, Person.person_id == person_id),
     ):
         await session.execute(statement.execution_options(synchronize_session=False))
 
@@ -234,6 +271,7 @@ def _face_ids(enrollment: Enrollment) -> set[str]:
 async def _remember_erasure(
     session: AsyncSession,
     *,
+    gallery: str,
     person_id: str,
     erasure_id: str,
     barrier: Mapping[int, int],
@@ -241,7 +279,7 @@ async def _remember_erasure(
     at: datetime,
 ) -> None:
     """Keep the furthest position per partition over every erasure of the person."""
-    previous = await session.get(PersonErasure, person_id)
+    previous = await session.get(PersonErasure, (gallery, person_id))
     merged = _furthest(previous.barrier if previous else {}, barrier)
     merged_outcomes = _furthest(previous.outcomes_barrier if previous else {}, outcomes_barrier)
     values = {
@@ -252,8 +290,10 @@ async def _remember_erasure(
     }
     await session.execute(
         _insert(session, PersonErasure)
-        .values(person_id=person_id, **values)
-        .on_conflict_do_update(index_elements=[PersonErasure.person_id], set_=values)
+        .values(gallery_id=gallery, person_id=person_id, **values)
+        .on_conflict_do_update(
+            index_elements=[PersonErasure.gallery_id, PersonErasure.person_id], set_=values
+        )
     )
 
 
@@ -265,10 +305,16 @@ def _furthest(stored: Mapping[str, int], new: Mapping[int, int]) -> dict[str, in
 
 
 async def _erased_before(
-    session: AsyncSession, *, person_id: str, partition: int, offset: int, outcomes: bool = False
+    session: AsyncSession,
+    *,
+    gallery: str,
+    person_id: str,
+    partition: int,
+    offset: int,
+    outcomes: bool = False,
 ) -> bool:
     """True when a record of the person at (partition, offset) lies below an erasure."""
-    erasure = await session.get(PersonErasure, person_id)
+    erasure = await session.get(PersonErasure, (gallery, person_id))
     if erasure is None:
         return False
     barrier = erasure.outcomes_barrier if outcomes else erasure.barrier
@@ -298,8 +344,15 @@ async def apply_image_enrolled(
         )
     if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
         return False
+    if await _gallery_deleting(session, fact.gallery):
+        return False
     if await _erased_before(
-        session, person_id=fact.person_id, partition=partition, offset=offset, outcomes=True
+        session,
+        gallery=fact.gallery,
+        person_id=fact.person_id,
+        partition=partition,
+        offset=offset,
+        outcomes=True,
     ):
         return False
     now = at or utcnow()
@@ -307,6 +360,7 @@ async def apply_image_enrolled(
         _insert(session, Enrollment)
         .values(
             enrollment_id=fact.enrollment_id,
+            gallery_id=fact.gallery,
             person_id=fact.person_id,
             image_count=fact.image_count,
             accepted_count=0,
@@ -339,6 +393,121 @@ async def apply_image_enrolled(
     enrollment.updated_at = now
     await session.flush()
     return True
+
+
+async def _gallery_deleting(session: AsyncSession, gallery: str) -> bool:
+    state = await session.scalar(select(Gallery.state).where(Gallery.id == gallery))
+    return state == GALLERY_DELETING
+
+
+def _created_at(fact: GalleryDefined, fallback: datetime) -> datetime:
+    """The definition's own creation time (ISO 8601) when it carries a readable one."""
+    try:
+        created = datetime.fromisoformat(fact.created_at)
+    except ValueError:
+        return fallback
+    return created if created.tzinfo is not None else fallback
+
+
+async def apply_gallery_defined(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    fact: GalleryDefined,
+    topic: str,
+    partition: int,
+    offset: int,
+    at: datetime | None = None,
+) -> bool:
+    """Upsert the gallery's row with its latest definition (active again, as the registry
+    reads it). False if a duplicate."""
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    if fact.gallery == DEFAULT_GALLERY:
+        return True
+    now = at or utcnow()
+    values: dict[str, Any] = {
+        "description": fact.description,
+        "pack": fact.pack,
+        "threshold": fact.threshold,
+        "quality_filter_enroll": fact.quality_filter_enroll,
+        "quality_filter_identify": fact.quality_filter_identify,
+        "index_backend": fact.index.backend,
+        "index_options": dict(fact.index.options),
+        "generation": fact.generation,
+        "state": GALLERY_ACTIVE,
+        "created_by": fact.created_by,
+        "updated_at": now,
+    }
+    await session.execute(
+        _insert(session, Gallery)
+        .values(id=fact.gallery, created_at=_created_at(fact, now), **values)
+        .on_conflict_do_update(index_elements=[Gallery.id], set_=values)
+    )
+    return True
+
+
+async def apply_gallery_deleted(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    fact: GalleryDeleted,
+    topic: str,
+    partition: int,
+    offset: int,
+    at: datetime | None = None,
+) -> bool:
+    """Mark the gallery deleting and drop its persons, faces, enrollments and erasure
+    barriers; from here on its facts are not projected. A gallery never defined here gets a
+    deleting row too (its definition may have been compacted away, or not read yet)."""
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    if fact.gallery == DEFAULT_GALLERY:
+        return True
+    now = at or utcnow()
+    await session.execute(
+        _insert(session, Gallery)
+        .values(
+            id=fact.gallery, pack="", index_options={}, state=GALLERY_DELETING, created_at=now, updated_at=now
+        )
+        .on_conflict_do_update(
+            index_elements=[Gallery.id], set_={"state": GALLERY_DELETING, "updated_at": now}
+        )
+    )
+    await _delete_gallery_rows(session, fact.gallery)
+    return True
+
+
+async def apply_gallery_removed(
+    session: AsyncSession,
+    *,
+    event_id: str,
+    gallery: str,
+    topic: str,
+    partition: int,
+    offset: int,
+) -> bool:
+    """A tombstone on the galleries topic: the gallery is gone (its id is free again). Its
+    row goes, with any row of it still here."""
+    if not await _claim(session, event_id=event_id, topic=topic, partition=partition, offset=offset):
+        return False
+    if gallery == DEFAULT_GALLERY:
+        return True
+    await _delete_gallery_rows(session, gallery)
+    await session.execute(
+        delete(Gallery).where(Gallery.id == gallery).execution_options(synchronize_session=False)
+    )
+    return True
+
+
+async def _delete_gallery_rows(session: AsyncSession, gallery: str) -> None:
+    for statement in (
+        delete(Face).where(Face.gallery_id == gallery),
+        delete(Enrollment).where(Enrollment.gallery_id == gallery),
+        delete(Person).where(Person.gallery_id == gallery),
+        delete(PersonErasure).where(PersonErasure.gallery_id == gallery),
+    ):
+        await session.execute(statement.execution_options(synchronize_session=False))
 
 
 async def prune_processed_events(session: AsyncSession, *, before: datetime) -> int:

@@ -1,5 +1,10 @@
 """Read side of the projection. Keyword-only functions taking the session; they return frozen
-records (db.records), never ORM rows."""
+records (db.records), never ORM rows.
+
+Every read of persons, faces and enrollments is scoped to one gallery (`gallery`, the default
+gallery unless given) and sees nothing of the others: the same person id in two galleries is
+two people, and a face or enrollment of another gallery reads as unknown. The counts take
+`gallery=None` for a total over every gallery (operations' figures)."""
 
 from __future__ import annotations
 
@@ -8,16 +13,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Enrollment, Face, Person
+from db.models import Enrollment, Face, Gallery, Person
 from db.records import (
     EnrollmentRecord,
     FaceRecord,
     FaceSummary,
+    GalleryRecord,
     ImageOutcome,
     PersonRecord,
     PersonSummary,
 )
-from schemas.events import BBox, Embedding, ModelInfo
+from schemas.events import DEFAULT_GALLERY, BBox, Embedding, ModelInfo
 
 MAX_PAGE = 1000
 
@@ -43,6 +49,7 @@ def _face_record(face: Face) -> FaceRecord:
     )
     return FaceRecord(
         face_id=face.face_id,
+        gallery=face.gallery_id,
         person_id=face.person_id,
         enrollment_id=face.enrollment_id,
         embedding=Embedding(model=model, vector_f32le=face.embedding),
@@ -74,20 +81,23 @@ def _outcome(raw: dict[str, Any]) -> ImageOutcome:
     )
 
 
-async def get_person(session: AsyncSession, *, person_id: str) -> PersonRecord | None:
-    """The person with their faces (oldest first); None when unknown."""
-    person = await session.get(Person, person_id, populate_existing=True)
+async def get_person(
+    session: AsyncSession, *, person_id: str, gallery: str = DEFAULT_GALLERY
+) -> PersonRecord | None:
+    """The person of `gallery` with their faces (oldest first); None when unknown there."""
+    person = await session.get(Person, (gallery, person_id), populate_existing=True)
     if person is None:
         return None
     faces = (
         await session.scalars(
             select(Face)
-            .where(Face.person_id == person_id)
+            .where(Face.gallery_id == gallery, Face.person_id == person_id)
             .order_by(Face.created_at, Face.face_id)
             .execution_options(populate_existing=True)
         )
     ).all()
     return PersonRecord(
+        gallery=person.gallery_id,
         person_id=person.person_id,
         display_name=person.display_name,
         metadata=dict(person.attributes or {}),
@@ -98,13 +108,22 @@ async def get_person(session: AsyncSession, *, person_id: str) -> PersonRecord |
     )
 
 
-async def list_persons(session: AsyncSession, *, limit: int = 100, offset: int = 0) -> list[PersonSummary]:
-    """One page of persons ordered by person_id (stable across pages), with face counts."""
+async def list_persons(
+    session: AsyncSession, *, limit: int = 100, offset: int = 0, gallery: str = DEFAULT_GALLERY
+) -> list[PersonSummary]:
+    """One page of the persons of `gallery` ordered by person_id (stable across pages), with
+    face counts."""
     limit = max(0, min(limit, MAX_PAGE))
-    face_count = select(Face.person_id, func.count().label("n")).group_by(Face.person_id).subquery()
+    face_count = (
+        select(Face.person_id, func.count().label("n"))
+        .where(Face.gallery_id == gallery)
+        .group_by(Face.person_id)
+        .subquery()
+    )
     rows = await session.execute(
         select(Person, func.coalesce(face_count.c.n, 0))
         .outerjoin(face_count, face_count.c.person_id == Person.person_id)
+        .where(Person.gallery_id == gallery)
         .order_by(Person.person_id)
         .limit(limit)
         .offset(max(0, offset))
@@ -112,6 +131,7 @@ async def list_persons(session: AsyncSession, *, limit: int = 100, offset: int =
     )
     return [
         PersonSummary(
+            gallery=person.gallery_id,
             person_id=person.person_id,
             display_name=person.display_name,
             face_count=int(count),
@@ -122,15 +142,26 @@ async def list_persons(session: AsyncSession, *, limit: int = 100, offset: int =
     ]
 
 
-async def count_persons(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(Person)) or 0)
+async def count_persons(session: AsyncSession, *, gallery: str | None = DEFAULT_GALLERY) -> int:
+    """The persons of `gallery` (None: of every gallery)."""
+    statement = select(func.count()).select_from(Person)
+    if gallery is not None:
+        statement = statement.where(Person.gallery_id == gallery)
+    return int(await session.scalar(statement) or 0)
 
 
 async def count_faces(
-    session: AsyncSession, *, person_id: str | None = None, model_id: str | None = None
+    session: AsyncSession,
+    *,
+    person_id: str | None = None,
+    model_id: str | None = None,
+    gallery: str | None = DEFAULT_GALLERY,
 ) -> int:
-    """All faces, or those of one person and/or one model."""
+    """The faces of `gallery` (None: of every gallery), or those of one person and/or one
+    model there."""
     statement = select(func.count()).select_from(Face)
+    if gallery is not None:
+        statement = statement.where(Face.gallery_id == gallery)
     if person_id is not None:
         statement = statement.where(Face.person_id == person_id)
     if model_id is not None:
@@ -138,17 +169,24 @@ async def count_faces(
     return int(await session.scalar(statement) or 0)
 
 
-async def get_face(session: AsyncSession, *, face_id: str) -> FaceRecord | None:
+async def get_face(
+    session: AsyncSession, *, face_id: str, gallery: str = DEFAULT_GALLERY
+) -> FaceRecord | None:
+    """The face, when it belongs to `gallery`; None otherwise."""
     face = await session.get(Face, face_id, populate_existing=True)
-    return None if face is None else _face_record(face)
+    return None if face is None or face.gallery_id != gallery else _face_record(face)
 
 
-async def get_enrollment(session: AsyncSession, *, enrollment_id: str) -> EnrollmentRecord | None:
+async def get_enrollment(
+    session: AsyncSession, *, enrollment_id: str, gallery: str = DEFAULT_GALLERY
+) -> EnrollmentRecord | None:
+    """The enrollment, when it belongs to `gallery`; None otherwise."""
     enrollment = await session.get(Enrollment, enrollment_id, populate_existing=True)
-    if enrollment is None:
+    if enrollment is None or enrollment.gallery_id != gallery:
         return None
     return EnrollmentRecord(
         enrollment_id=enrollment.enrollment_id,
+        gallery=enrollment.gallery_id,
         person_id=enrollment.person_id,
         image_count=enrollment.image_count,
         accepted_count=enrollment.accepted_count,
@@ -158,3 +196,54 @@ async def get_enrollment(session: AsyncSession, *, enrollment_id: str) -> Enroll
         created_at=enrollment.created_at,
         updated_at=enrollment.updated_at,
     )
+
+
+def _gallery_record(gallery: Gallery, *, person_count: int, face_count: int) -> GalleryRecord:
+    return GalleryRecord(
+        gallery=gallery.id,
+        description=gallery.description,
+        pack=gallery.pack,
+        threshold=gallery.threshold,
+        quality_filter_enroll=gallery.quality_filter_enroll,
+        quality_filter_identify=gallery.quality_filter_identify,
+        index_backend=gallery.index_backend,
+        index_options=dict(gallery.index_options or {}),
+        generation=gallery.generation,
+        state=gallery.state,  # type: ignore[arg-type]  # the check constraint holds it
+        created_by=gallery.created_by,
+        person_count=person_count,
+        face_count=face_count,
+        created_at=gallery.created_at,
+        updated_at=gallery.updated_at,
+    )
+
+
+async def _counts_by_gallery(session: AsyncSession, column: Any) -> dict[str, int]:
+    rows = await session.execute(select(column, func.count()).group_by(column))
+    return {gallery: int(n) for gallery, n in rows.tuples()}
+
+
+async def get_gallery(session: AsyncSession, *, gallery: str) -> GalleryRecord | None:
+    """The gallery's definition as projected, with its person and face counts; None when the
+    projection holds no such gallery."""
+    found = await session.get(Gallery, gallery, populate_existing=True)
+    if found is None:
+        return None
+    return _gallery_record(
+        found,
+        person_count=await count_persons(session, gallery=gallery),
+        face_count=await count_faces(session, gallery=gallery),
+    )
+
+
+async def list_galleries(session: AsyncSession) -> list[GalleryRecord]:
+    """Every gallery the projection holds (deleting ones too), by id, with their counts."""
+    galleries = (
+        await session.scalars(select(Gallery).order_by(Gallery.id).execution_options(populate_existing=True))
+    ).all()
+    persons = await _counts_by_gallery(session, Person.gallery_id)
+    faces = await _counts_by_gallery(session, Face.gallery_id)
+    return [
+        _gallery_record(g, person_count=persons.get(g.id, 0), face_count=faces.get(g.id, 0))
+        for g in galleries
+    ]

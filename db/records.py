@@ -24,6 +24,7 @@ class FaceSummary:
 @dataclass(frozen=True, slots=True)
 class FaceRecord:
     face_id: str
+    gallery: str
     person_id: str
     enrollment_id: str
     embedding: Embedding
@@ -46,6 +47,7 @@ class FaceRecord:
 
 @dataclass(frozen=True, slots=True)
 class PersonSummary:
+    gallery: str
     person_id: str
     display_name: str | None
     face_count: int
@@ -55,6 +57,7 @@ class PersonSummary:
 
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
+    gallery: str
     person_id: str
     display_name: str | None
     metadata: Mapping[str, Any]
@@ -79,6 +82,7 @@ class ImageOutcome:
 @dataclass(frozen=True, slots=True)
 class EnrollmentRecord:
     enrollment_id: str
+    gallery: str
     person_id: str
     image_count: int
     accepted_count: int
@@ -96,3 +100,25 @@ class EnrollmentRecord:
     def missing_indexes(self) -> tuple[int, ...]:
         seen = {o.image_index for o in self.outcomes}
         return tuple(i for i in range(self.image_count) if i not in seen)
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryRecord:
+    """A gallery as projected. Empty `pack` / `index_backend` and None threshold or quality
+    filters mean the deployment's defaults (always so for the `default` gallery)."""
+
+    gallery: str
+    description: str
+    pack: str
+    threshold: float | None
+    quality_filter_enroll: str | None
+    quality_filter_identify: str | None
+    index_backend: str
+    index_options: Mapping[str, Any]
+    generation: int
+    state: Literal["active", "deleting"]
+    created_by: str
+    person_count: int
+    face_count: int
+    created_at: datetime
+    updated_at: datetime

@@ -58,8 +58,8 @@ def alembic_cli(*args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def test_head_is_the_person_erasures_revision() -> None:
-    assert head_revision() == "0002"
+def test_head_is_the_galleries_revision() -> None:
+    assert head_revision() == "0003"
 
 
 async def test_upgrade_head_matches_models(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ async def test_upgrade_async(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "m.db")
     await upgrade_async(url)
     await upgrade_async(url)  # at head already: nothing to do
-    assert await inspect_db(url, current_revision) == "0002"
+    assert await inspect_db(url, current_revision) == "0003"
 
 
 async def test_downgrade_to_base_drops_every_table(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ async def test_alembic_cli_with_url_argument(tmp_path: Path) -> None:
 async def test_alembic_cli_takes_url_from_settings(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "settings.db")
     alembic_cli("upgrade", "head", env={"FACESTREAM_DATABASE_URL": url})
-    assert await inspect_db(url, current_revision) == "0002"
+    assert await inspect_db(url, current_revision) == "0003"
 
 
 def test_offline_sql_for_postgresql() -> None:
