@@ -17,6 +17,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[3]
 
+STAFF_KEY = "itest-staff-key"
 API_KEY = "itest-admin-key"
 
 
@@ -106,7 +107,8 @@ def stack_env(*, kafka: str, database_url: str, prefix: str, workdir: Path, api_
         FACESTREAM_DATABASE_URL=database_url,
         FACESTREAM_TOPIC_PREFIX=prefix,
         FACESTREAM_API_PORT=str(api_port),
-        FACESTREAM_API_KEYS=f"{API_KEY}:admin",
+        # The gallery tests' scoped key: an admin of the `staff` gallery only.
+        FACESTREAM_API_KEYS=f"{API_KEY}:admin,{STAFF_KEY}:admin@staff",
         FACESTREAM_MODELS_DIR=str(REPO / "var" / "models"),
         FACESTREAM_INDEX_DIR=str(workdir / "index"),
         FACESTREAM_SNAPSHOT_INTERVAL_S="2",

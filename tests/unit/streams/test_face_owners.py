@@ -46,3 +46,24 @@ def test_a_record_without_a_header_is_read_from_its_value_and_garbage_raises() -
     with pytest.raises(FacestreamError):
         owners.apply(FakeMessage(TOPIC, 0, 1, b"f9", b"not json"))
     assert owners.owner_of("f9") is None
+
+
+def in_gallery(face: str, person: str, gallery: str, offset: int) -> FakeMessage:
+    headers = [("person_id", person.encode()), ("gallery", gallery.encode())]
+    return FakeMessage(TOPIC, 0, offset, face.encode(), b"{}", headers)
+
+
+def test_the_same_person_id_in_two_galleries_is_two_people() -> None:
+    owners = FaceOwners()
+    owners.apply(placed("f1", "alice", 0, 1))
+    owners.apply(in_gallery("f2", "alice", "staff", 2))
+    owners.apply(in_gallery("f3", "bob", "staff", 3))
+    assert owners.faces_of("alice", below={0: 9}) == ["f1"]
+    assert owners.faces_of("alice", below={0: 9}, gallery="staff") == ["f2"]
+    assert owners.faces_in("staff") == ["f2", "f3"]
+    owners.apply(tombstone("f2", 0, 4))
+    assert (
+        owners.faces_in("staff") == ["f3"] and owners.faces_of("alice", below={0: 9}, gallery="staff") == []
+    )
+    placement = owners.placement_of("f3")
+    assert placement is not None and placement.gallery == "staff"
