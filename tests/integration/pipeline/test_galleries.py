@@ -139,10 +139,8 @@ def test_deleting_a_gallery_erases_it_everywhere_with_a_receipt(galleries: Stack
     assert call(stack, "POST", "/galleries", json={"id": "watch"}).status_code == 201
     assert call(stack, "GET", "/galleries/watch/persons").json()["items"] == []
     answer = call(stack, "POST", "/galleries/watch/identify", files=_probe(WATCH["p1"]))
-    assert (
-        (answer.status_code == 422
-        and answer.json()["code"] == "empty_gallery")
-        or (answer.status_code == 200 and answer.json()["gallery_size"] == 0)
+    assert (answer.status_code == 422 and answer.json()["code"] == "empty_gallery") or (
+        answer.status_code == 200 and answer.json()["gallery_size"] == 0
     ), answer.text
     # staff is untouched.
     assert identify(stack, "staff", STAFF["p3"])["person_id"] == "p3"
