@@ -178,7 +178,7 @@ async def apply_face_removed(
     if row is None:
         return True
     gallery, person_id = row
-    if await session.get(Gallery, gallery) is None:
+    if gallery != DEFAULT_GALLERY and await session.get(Gallery, gallery) is None:
         remaining = await session.scalar(
             select(Face.face_id).where(Face.gallery_id == gallery, Face.person_id == person_id).limit(1)
         )

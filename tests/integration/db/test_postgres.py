@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, make_url, text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from db.migrate import current_revision, head_revision, upgrade
 from db.models import Base
 from db.projection import apply_face_embedded, apply_image_enrolled
 from db.queries import count_faces, get_enrollment, get_person
-from db.session import ping
+from db.session import create_engine, ping
 from tests.integration.db.conftest import Scratch
 from tests.unit.db.contract import ProjectionContract, read
 from tests.unit.db.factories import OUTCOMES_TOPIC, TOPIC, face_embedded, image_enrolled
+from tests.unit.db.populated import check_populated_upgrade
 
 pytestmark = pytest.mark.postgres
 
@@ -95,3 +99,32 @@ async def test_concurrent_outcomes_of_one_enrollment(sessions: Sessions) -> None
     assert all(await asyncio.gather(*(apply(i) for i in range(6))))
     enrollment = await read(sessions, get_enrollment, enrollment_id="e1")
     assert (enrollment.status, enrollment.accepted_count) == ("complete", 6)
+
+
+@pytest.fixture
+async def empty_database(database_url: str) -> AsyncIterator[str]:
+    """A database of its own, with no table at all (the migrations start from nothing)."""
+    base = make_url(database_url)
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    name = f"facestream_migrate_{uuid.uuid4().hex[:12]}"
+    try:
+        async with admin.connect() as connection:
+            try:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            except ProgrammingError:
+                pytest.skip("the role may not create databases")
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+async def test_upgrade_of_a_populated_single_gallery_database(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        await check_populated_upgrade(empty_database, engine)
+    finally:
+        await engine.dispose()

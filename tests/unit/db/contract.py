@@ -18,6 +18,9 @@ from db.models import ProcessedEvent
 from db.projection import (
     apply_face_embedded,
     apply_face_removed,
+    apply_gallery_defined,
+    apply_gallery_deleted,
+    apply_gallery_removed,
     apply_image_enrolled,
     apply_person_removed,
     prune_processed_events,
@@ -28,24 +31,29 @@ from db.queries import (
     count_persons,
     get_enrollment,
     get_face,
+    get_gallery,
     get_person,
+    list_galleries,
     list_persons,
 )
 from schemas.events import BBox, Embedding, ModelInfo
 from tests.unit.db.factories import (
+    GALLERIES_TOPIC,
     MODEL,
     OUTCOMES_TOPIC,
     TOPIC,
     at,
     face_embedded,
+    gallery_defined,
+    gallery_deleted,
     image_enrolled,
     vector,
 )
 
 
-async def face_ids_of_person(session: Any, *, person_id: str) -> list[str]:
+async def face_ids_of_person(session: Any, *, person_id: str, gallery: str = "default") -> list[str]:
     """The person's face ids, sorted, through the query the erasure route uses."""
-    person = await get_person(session, person_id=person_id)
+    person = await get_person(session, person_id=person_id, gallery=gallery)
     return sorted(f.face_id for f in person.faces) if person else []
 
 
@@ -95,6 +103,44 @@ async def outcome(sessions: Sessions, event_id: str, offset: int, **fact: Any) -
         partition=1,
         offset=offset,
         at=at(offset),
+    )
+
+
+async def define(sessions: Sessions, event_id: str, offset: int, **fact: Any) -> bool:
+    return await committed(
+        sessions,
+        apply_gallery_defined,
+        event_id=event_id,
+        fact=gallery_defined(**fact),
+        topic=GALLERIES_TOPIC,
+        partition=0,
+        offset=offset,
+        at=at(offset),
+    )
+
+
+async def delete_gallery(sessions: Sessions, event_id: str, offset: int, gallery: str) -> bool:
+    return await committed(
+        sessions,
+        apply_gallery_deleted,
+        event_id=event_id,
+        fact=gallery_deleted(gallery),
+        topic=GALLERIES_TOPIC,
+        partition=0,
+        offset=offset,
+        at=at(offset),
+    )
+
+
+async def remove_gallery(sessions: Sessions, gallery: str, offset: int) -> bool:
+    return await committed(
+        sessions,
+        apply_gallery_removed,
+        event_id=record_event_id(GALLERIES_TOPIC, 0, offset),
+        gallery=gallery,
+        topic=GALLERIES_TOPIC,
+        partition=0,
+        offset=offset,
     )
 
 
@@ -396,3 +442,200 @@ class ProjectionContract:
             await session.commit()
         assert await embed(sessions, "ev1", 1)  # forgotten: applied again, still one face
         assert await read(sessions, count_faces) == 2
+
+    # --- galleries
+
+    async def test_the_default_gallery_is_always_there(self, sessions: Sessions) -> None:
+        galleries = await read(sessions, list_galleries)
+        assert [(g.gallery, g.state, g.pack, g.person_count, g.face_count) for g in galleries] == [
+            ("default", "active", "", 0, 0)
+        ]
+        assert galleries[0].created_at.tzinfo is not None
+        # Records of the galleries topic about the default gallery change nothing.
+        assert await define(sessions, "d1", 1, gallery="default", pack="other")
+        assert await delete_gallery(sessions, "d2", 2, "default")
+        assert await remove_gallery(sessions, "default", 3)
+        default = await read(sessions, get_gallery, gallery="default")
+        assert (default.state, default.pack) == ("active", "")
+
+    async def test_gallery_defined_upserts_its_row(self, sessions: Sessions) -> None:
+        assert await define(sessions, "g1", 1)
+        assert not await define(sessions, "g1", 1)  # re-delivered
+        vip = await read(sessions, get_gallery, gallery="vip")
+        assert vip is not None
+        assert (vip.description, vip.pack, vip.threshold) == ("the vip gallery", "buffalo_l", 0.42)
+        assert (vip.quality_filter_enroll, vip.quality_filter_identify) == ("high", "none")
+        assert (vip.index_backend, dict(vip.index_options)) == ("faiss-ivfpq", {"nlist": 64, "m": 8})
+        assert (vip.generation, vip.state, vip.created_by) == (1, "active", "admin")
+        assert vip.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert vip.updated_at == at(1)
+
+        assert await define(sessions, "g2", 5, generation=2, threshold=None, created_by="other")
+        vip = await read(sessions, get_gallery, gallery="vip")
+        assert (vip.generation, vip.threshold, vip.updated_at) == (2, None, at(5))
+        assert vip.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert [g.gallery for g in await read(sessions, list_galleries)] == ["default", "vip"]
+        assert await read(sessions, get_gallery, gallery="nowhere") is None
+
+    async def test_same_person_id_in_two_galleries_is_two_people(self, sessions: Sessions) -> None:
+        await define(sessions, "g1", 1)
+        assert await embed(sessions, "ev1", 10, face_id="fd1", person_id="alice")
+        assert await embed(sessions, "ev2", 11, face_id="fv1", person_id="alice", gallery="vip")
+        assert await embed(sessions, "ev3", 12, face_id="fv2", person_id="alice", gallery="vip")
+        assert await embed(sessions, "ev4", 13, face_id="fv3", person_id="bob", gallery="vip")
+
+        default = await read(sessions, get_person, person_id="alice")
+        vip = await read(sessions, get_person, person_id="alice", gallery="vip")
+        assert (default.gallery, [f.face_id for f in default.faces]) == ("default", ["fd1"])
+        assert (vip.gallery, [f.face_id for f in vip.faces]) == ("vip", ["fv1", "fv2"])
+        assert await read(sessions, get_person, person_id="bob") is None
+        assert [(p.person_id, p.face_count) for p in await read(sessions, list_persons)] == [("alice", 1)]
+        assert [(p.person_id, p.face_count) for p in await read(sessions, list_persons, gallery="vip")] == [
+            ("alice", 2),
+            ("bob", 1),
+        ]
+        assert (await read(sessions, count_persons), await read(sessions, count_faces)) == (1, 1)
+        assert await read(sessions, count_persons, gallery="vip") == 2
+        assert await read(sessions, count_faces, gallery="vip", person_id="alice") == 2
+        assert (
+            await read(sessions, count_persons, gallery=None),
+            await read(sessions, count_faces, gallery=None),
+        ) == (
+            3,
+            4,
+        )
+        face = await read(sessions, get_face, face_id="fv1", gallery="vip")
+        assert (face.gallery, face.person_id) == ("vip", "alice")
+        assert await read(sessions, get_face, face_id="fv1") is None  # not a face of the default gallery
+        counts = {g.gallery: (g.person_count, g.face_count) for g in await read(sessions, list_galleries)}
+        assert counts == {"default": (1, 1), "vip": (2, 3)}
+        vip_gallery = await read(sessions, get_gallery, gallery="vip")
+        assert (vip_gallery.person_count, vip_gallery.face_count) == (2, 3)
+
+    async def test_a_tombstone_in_one_gallery_leaves_the_other(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1, face_id="fd1", person_id="alice")
+        await embed(sessions, "ev2", 2, face_id="fv1", person_id="alice", gallery="vip")
+        assert await tombstone(sessions, "fv1", 3)
+        assert await read(sessions, face_ids_of_person, person_id="alice") == ["fd1"]
+        assert await read(sessions, face_ids_of_person, person_id="alice", gallery="vip") == []
+        default = await read(sessions, get_person, person_id="alice")
+        assert default.updated_at == at(1)  # only the vip person was touched
+
+    async def test_erasure_in_one_gallery_leaves_the_other(self, sessions: Sessions) -> None:
+        await define(sessions, "g1", 1)
+        await embed(sessions, "ev1", 1, face_id="fd1", person_id="alice")
+        await embed(sessions, "ev2", 2, face_id="fv1", person_id="alice", gallery="vip")
+        await outcome(sessions, "o1", 1, image_index=0, person_id="alice", enrollment_id="ed", image_count=1)
+        await outcome(
+            sessions,
+            "o2",
+            2,
+            image_index=0,
+            person_id="alice",
+            enrollment_id="ev",
+            image_count=1,
+            gallery="vip",
+        )
+        erased = {"event_id": "rm1", "person_id": "alice", "gallery": "vip", "topic": "t",
+                  "partition": 0, "offset": 9, "erasure_id": "x1", "barrier": {0: 10},
+                  "outcomes_barrier": {1: 10}}  # fmt: skip
+        assert await committed(sessions, apply_person_removed, **erased)
+
+        assert await read(sessions, get_person, person_id="alice", gallery="vip") is None
+        assert await read(sessions, get_enrollment, enrollment_id="ev", gallery="vip") is None
+        assert await read(sessions, face_ids_of_person, person_id="alice") == ["fd1"]
+        enrollment = await read(sessions, get_enrollment, enrollment_id="ed")
+        assert (enrollment.gallery, enrollment.person_id) == ("default", "alice")
+        # The barrier holds in the vip gallery only: a late default-gallery face still lands.
+        assert not await embed(sessions, "ev3", 4, face_id="fv2", person_id="alice", gallery="vip")
+        assert await embed(sessions, "ev4", 5, face_id="fd2", person_id="alice")
+        assert await read(sessions, face_ids_of_person, person_id="alice") == ["fd1", "fd2"]
+        # A barrier-less erasure (from before barriers) of the default person leaves vip alone.
+        await embed(sessions, "ev5", 12, face_id="fv3", person_id="alice", gallery="vip")
+        plain = {"event_id": "rm2", "person_id": "alice", "topic": "t", "partition": 0, "offset": 10}
+        assert await committed(sessions, apply_person_removed, **plain)
+        assert await read(sessions, get_person, person_id="alice") is None
+        assert await read(sessions, face_ids_of_person, person_id="alice", gallery="vip") == ["fv3"]
+
+    async def test_enrollments_are_read_in_their_gallery(self, sessions: Sessions) -> None:
+        assert await outcome(sessions, "o1", 1, image_index=0, image_count=1, gallery="vip")
+        assert await read(sessions, get_enrollment, enrollment_id="e1") is None
+        enrollment = await read(sessions, get_enrollment, enrollment_id="e1", gallery="vip")
+        assert (enrollment.gallery, enrollment.status) == ("vip", "complete")
+
+    async def test_gallery_deletion_removes_its_rows_only(self, sessions: Sessions) -> None:
+        await define(sessions, "g1", 1)
+        await define(sessions, "g2", 2, gallery="lobby")
+        for gallery in ("default", "vip", "lobby"):
+            await embed(
+                sessions, f"ev-{gallery}", 3, face_id=f"f-{gallery}", person_id="alice", gallery=gallery
+            )
+            await outcome(
+                sessions,
+                f"o-{gallery}",
+                3,
+                image_index=0,
+                image_count=1,
+                enrollment_id=f"e-{gallery}",
+                gallery=gallery,
+            )
+        barrier = {"topic": "t", "partition": 0, "offset": 9, "erasure_id": "x", "barrier": {0: 1},
+                   "outcomes_barrier": {1: 1}}  # fmt: skip
+        await committed(
+            sessions, apply_person_removed, event_id="rm-vip", person_id="bob", gallery="vip", **barrier
+        )
+
+        assert await delete_gallery(sessions, "del1", 4, "vip")
+        assert not await delete_gallery(sessions, "del1", 4, "vip")
+        vip = await read(sessions, get_gallery, gallery="vip")
+        assert (vip.state, vip.person_count, vip.face_count, vip.pack) == ("deleting", 0, 0, "buffalo_l")
+        assert await read(sessions, get_person, person_id="alice", gallery="vip") is None
+        assert await read(sessions, get_enrollment, enrollment_id="e-vip", gallery="vip") is None
+        assert await read(sessions, get_face, face_id="f-vip", gallery="vip") is None
+        for gallery in ("default", "lobby"):
+            assert await read(sessions, face_ids_of_person, person_id="alice", gallery=gallery) == [
+                f"f-{gallery}"
+            ]
+            assert (
+                await read(sessions, get_enrollment, enrollment_id=f"e-{gallery}", gallery=gallery)
+                is not None
+            )
+
+        # Facts of a deleting gallery are not projected.
+        assert not await embed(sessions, "ev-late", 5, face_id="f-late", person_id="carol", gallery="vip")
+        assert not await outcome(
+            sessions, "o-late", 5, image_index=0, image_count=1, enrollment_id="e-late", gallery="vip"
+        )
+        assert await read(sessions, count_persons, gallery="vip") == 0
+        assert await read(sessions, get_enrollment, enrollment_id="e-late", gallery="vip") is None
+
+        # The tombstone removes the row; the id is free again.
+        assert await remove_gallery(sessions, "vip", 6)
+        assert not await remove_gallery(sessions, "vip", 6)
+        assert [g.gallery for g in await read(sessions, list_galleries)] == ["default", "lobby"]
+        assert await define(sessions, "g3", 7, generation=0, description="again")
+        vip = await read(sessions, get_gallery, gallery="vip")
+        assert (vip.state, vip.description, vip.person_count) == ("active", "again", 0)
+        # The old erasure barrier went with the old gallery.
+        assert await embed(sessions, "ev-new", 0, face_id="f-bob", person_id="bob", gallery="vip")
+
+    async def test_deletion_of_a_gallery_never_defined_here(self, sessions: Sessions) -> None:
+        await embed(sessions, "ev1", 1, face_id="f1", gallery="early")  # before its definition was read
+        assert await read(sessions, count_faces, gallery="early") == 1
+        assert await delete_gallery(sessions, "del1", 2, "early")
+        early = await read(sessions, get_gallery, gallery="early")
+        assert (early.state, early.face_count) == ("deleting", 0)
+        assert not await embed(sessions, "ev2", 3, face_id="f2", gallery="early")
+
+    async def test_faces_of_a_removed_gallery_leave_no_person_behind(self, sessions: Sessions) -> None:
+        await define(sessions, "g1", 1)
+        await delete_gallery(sessions, "del1", 2, "vip")
+        await remove_gallery(sessions, "vip", 3)
+        # A face read after the gallery is gone, then its tombstone from the eraser.
+        assert await embed(sessions, "ev1", 4, face_id="fv1", person_id="alice", gallery="vip")
+        assert await tombstone(sessions, "fv1", 5)
+        assert await read(sessions, count_persons, gallery="vip") == 0
+        # In a gallery that exists, the person stays without faces, as before.
+        await embed(sessions, "ev2", 6, face_id="fd1", person_id="alice")
+        await tombstone(sessions, "fd1", 7)
+        assert await read(sessions, count_persons) == 1

@@ -6,10 +6,20 @@ import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.events import BBox, Embedding, FaceEmbedded, ImageEnrolled, ModelInfo
+from schemas.events import (
+    BBox,
+    Embedding,
+    FaceEmbedded,
+    GalleryDefined,
+    GalleryDeleted,
+    ImageEnrolled,
+    IndexSpec,
+    ModelInfo,
+)
 
 TOPIC = "facestream.face.embeddings.v1"
 OUTCOMES_TOPIC = "facestream.enrollment.outcomes.v1"
+GALLERIES_TOPIC = "facestream.galleries.v1"
 MODEL = ModelInfo(pack="default", recognizer="fr_feature", version="1", dim=4)
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -62,3 +72,26 @@ def image_enrolled(
         fields.update(reason="no_face", message="no face found")
     fields.update(overrides)
     return ImageEnrolled(**fields)
+
+
+def gallery_defined(gallery: str = "vip", **overrides: Any) -> GalleryDefined:
+    fields: dict[str, Any] = {
+        "gallery": gallery,
+        "description": f"the {gallery} gallery",
+        "pack": "buffalo_l",
+        "threshold": 0.42,
+        "quality_filter_enroll": "high",
+        "quality_filter_identify": "none",
+        "index": IndexSpec(backend="faiss-ivfpq", options={"nlist": 64, "m": 8}),
+        "generation": 1,
+        "created_by": "admin",
+        "created_at": "2026-01-02T03:04:05+00:00",
+    }
+    fields.update(overrides)
+    return GalleryDefined(**fields)
+
+
+def gallery_deleted(gallery: str = "vip", **overrides: Any) -> GalleryDeleted:
+    fields: dict[str, Any] = {"gallery": gallery, "erasure_id": f"erase-{gallery}", "requested_by": "admin"}
+    fields.update(overrides)
+    return GalleryDeleted(**fields)

@@ -22,6 +22,7 @@ from db.migrate import (
 from db.models import Base
 from db.session import create_engine
 from tests.unit.db.conftest import sqlite_url
+from tests.unit.db.populated import check_populated_upgrade
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -74,6 +75,15 @@ async def test_upgrade_async(tmp_path: Path) -> None:
     await upgrade_async(url)
     await upgrade_async(url)  # at head already: nothing to do
     assert await inspect_db(url, current_revision) == "0003"
+
+
+async def test_upgrade_of_a_populated_single_gallery_database(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "populated.db")
+    engine = create_engine(url)
+    try:
+        await check_populated_upgrade(url, engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_downgrade_to_base_drops_every_table(tmp_path: Path) -> None:
