@@ -1,4 +1,5 @@
-"""Metadata projection: the embeddings log and enrollment outcomes -> PostgreSQL.
+"""Metadata projection: the embeddings log, enrollment outcomes, the erasures ledger and the
+galleries topic -> PostgreSQL.
 
 Each batch is applied in one database transaction, committed, and only then are the Kafka
 offsets committed. Replays are harmless: every apply is idempotent on its event id. While
@@ -22,7 +23,16 @@ from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from db import projection
-from schemas.events import ErasureRequested, FaceEmbedded, FaceErased, ImageEnrolled, PersonErased
+from schemas.events import (
+    ErasureRequested,
+    FaceEmbedded,
+    FaceErased,
+    GalleryDefined,
+    GalleryDeleted,
+    GalleryErased,
+    ImageEnrolled,
+    PersonErased,
+)
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 from streams.producing import send_all
@@ -48,6 +58,7 @@ class Projector:
             topics.embeddings,
             topics.enrollment_outcomes,
             topics.erasures,
+            topics.galleries,
             group_id=f"{self.settings.topic_prefix}.projector",
         )
         self.producer: AIOKafkaProducer = make_producer(self.settings)
@@ -98,9 +109,10 @@ class Projector:
     async def _apply_erasure(
         self, session: AsyncSession, record: ConsumerRecord[bytes, bytes], coords: dict[str, Any]
     ) -> None:
-        """The ledger's PersonErased deletes the rows; a request is not yet an erasure, and a
-        FaceErased's rows go with its tombstone on the embeddings topic."""
-        if event_type(record) in (ErasureRequested.__name__, FaceErased.__name__):
+        """The ledger's PersonErased deletes the rows; a request is not yet an erasure, a
+        FaceErased's rows go with its tombstone on the embeddings topic, and a gallery's rows
+        went with its GalleryDeleted on the galleries topic."""
+        if event_type(record) in (ErasureRequested.__name__, FaceErased.__name__, GalleryErased.__name__):
             return
         erased = decode(record.value, PersonErased)
         fact = erased.payload
@@ -109,6 +121,7 @@ class Projector:
         await projection.apply_person_removed(
             session,
             event_id=erased.event_id,
+            gallery=fact.gallery,
             person_id=fact.person_id,
             erasure_id=fact.erasure_id,
             barrier=fact.barrier,
@@ -116,6 +129,29 @@ class Projector:
             at=erased.time,
             **coords,
         )
+
+    async def _apply_gallery(
+        self, session: AsyncSession, record: ConsumerRecord[bytes, bytes], coords: dict[str, Any]
+    ) -> None:
+        """Key = gallery id; a definition upserts its row, a deletion drops its rows, a
+        tombstone removes it."""
+        if record.value is None:
+            await projection.apply_gallery_removed(
+                session,
+                event_id=projection.record_event_id(record.topic, record.partition, record.offset),
+                gallery=(record.key or b"").decode(),
+                **coords,
+            )
+        elif event_type(record) == GalleryDeleted.__name__:
+            deleted = decode(record.value, GalleryDeleted)
+            await projection.apply_gallery_deleted(
+                session, event_id=deleted.event_id, fact=deleted.payload, at=deleted.time, **coords
+            )
+        else:
+            defined = decode(record.value, GalleryDefined)
+            await projection.apply_gallery_defined(
+                session, event_id=defined.event_id, fact=defined.payload, at=defined.time, **coords
+            )
 
     async def _apply(self, session: AsyncSession, record: ConsumerRecord[bytes, bytes]) -> None:
         coords = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
@@ -138,6 +174,8 @@ class Projector:
             )
         elif record.topic == topics.erasures:
             await self._apply_erasure(session, record, coords)
+        elif record.topic == topics.galleries:
+            await self._apply_gallery(session, record, coords)
         else:
             enrolled = decode(record.value, ImageEnrolled)
             await projection.apply_image_enrolled(
