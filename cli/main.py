@@ -54,6 +54,7 @@ def worker(kind: str) -> None:
     import faust
 
     from engine.factory import build_engine
+    from streams.engines import Engines
     from streams.enroll_worker import build_enroll_app
     from streams.identify_worker import build_identify_app
 
@@ -61,8 +62,14 @@ def worker(kind: str) -> None:
     metrics = Metrics.create()
     metrics.serve(settings.metrics_port, settings.metrics_host)
     engine = build_engine(settings)
+    # Another pack a gallery names is loaded on its first command, with the same settings.
+    engines = Engines(
+        settings.model_pack,
+        engine,
+        build=lambda pack: build_engine(settings.model_copy(update={"model_pack": pack, "detector": ""})),
+    )
     build = build_enroll_app if kind == "enroll" else build_identify_app
-    app = build(settings, engine, metrics)
+    app = build(settings, engines, metrics)
     log.info("worker_starting", kind=kind, model=engine.model.id)
     faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True).execute_from_commandline()
 

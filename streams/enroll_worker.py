@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,13 +18,14 @@ from core.settings import Settings
 from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import EnrollFace, ErasePerson
+from streams.engines import Engines, analyse_by_pack
 from streams.faust_app import make_faust_app, micro_batch_agent
 from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import enroll as handlers
 from streams.handlers import erasure as erasure_handlers
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
-from streams.image_stage import analyse_batch, observe_timings, parse_messages
+from streams.image_stage import observe_timings, parse_messages
 from streams.log_ends import KafkaLogEnds, LogEnds
 from streams.producing import FaustSender, send_all
 from streams.reply_topics import ReplyTopics
@@ -43,7 +43,7 @@ class EnrollProcessor:
     def __init__(
         self,
         settings: Settings,
-        engine: FaceEngine,
+        engine: FaceEngine | Engines,
         metrics: Metrics,
         sender: Any,
         replies: ReplyTopics | None = None,
@@ -51,15 +51,13 @@ class EnrollProcessor:
         galleries: Lookup | None = None,
     ) -> None:
         self.settings = settings
-        self.engine = engine
+        self.engines = engine if isinstance(engine, Engines) else Engines(settings.model_pack, engine)
         self.metrics = metrics
         self.sender = sender
         self.replies = replies or ReplyTopics(settings, metrics)
         self.log_ends = log_ends or KafkaLogEnds(settings)
         self.cipher = ImageCipher(settings.image_encryption_key.get_secret_value())
-        self.gate = GalleryGate(
-            galleries or static_lookup(settings), pack=engine.model.pack, operation="enroll"
-        )
+        self.gate = GalleryGate(galleries or static_lookup(settings), operation="enroll")
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -102,16 +100,12 @@ class EnrollProcessor:
         parsed, letters = parse_messages(
             messages, EnrollFace, stage="enroll", topics=topics, metrics=self.metrics
         )
-        admitted, refused = await self.gate.admit([envelope for envelope, _ in parsed])
-        loop = asyncio.get_running_loop()
-        items = await loop.run_in_executor(
-            self.executor,
-            analyse_batch,
-            self.engine,
-            admitted,
-            self.settings.quality_filter_enroll,
-            refused,
+        admitted, packs, refused = await self.gate.admit([envelope for envelope, _ in parsed])
+        analysed = await analyse_by_pack(
+            self.engines, self.executor, admitted, packs, refused, self.settings.quality_filter_enroll
         )
+        items = [item for item, _ in analysed]
+        model_of = {id(item): engine.model for item, engine in analysed}
         self.metrics.batch_size.labels("enroll").observe(len(items))
 
         embedded = [
@@ -125,7 +119,7 @@ class EnrollProcessor:
                 prepared.faces[0],
                 vector,
                 content_hash=prepared.content_hash,
-                model=self.engine.model,
+                model=model_of[id(item)],
             )
             for item, prepared, vector in embedded
         ]
@@ -163,10 +157,10 @@ class EnrollProcessor:
                 outcome = handlers.accepted(
                     command, fact, partition=ack.partition, offset=ack.offset, timings=item.timings
                 )
-                self.metrics.inferences.labels(self.engine.model.id).inc()
+                self.metrics.inferences.labels(model_of[id(item)].id).inc()
             else:
                 error = item.error or FacestreamError(ErrorCode.INTERNAL, "no embedding produced")
-                outcome = handlers.rejected(command, error, model=self.engine.model, timings=item.timings)
+                outcome = handlers.rejected(command, error, model=model_of[id(item)], timings=item.timings)
                 self.metrics.errors.labels("enroll", error.code.value).inc()
             outputs += traced(
                 handlers.outcome_outputs(
@@ -193,7 +187,7 @@ def _is_erasure(message: Any) -> bool:
     return event_type(message) == ErasePerson.__name__
 
 
-def build_enroll_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
+def build_enroll_app(settings: Settings, engine: Engines, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "enroll")
     catalog = GalleryCatalog(settings)
     processor = EnrollProcessor(

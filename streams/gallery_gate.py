@@ -1,4 +1,4 @@
-"""Which commands a worker acts on: those of an active gallery served by this worker's model
+"""Which commands a worker acts on: those of an active gallery, each with its gallery's model
 pack. A camera's command that names only its gallery gets the gallery's policies here, the
 stage that accepted it; the facade's commands arrive with them resolved."""
 
@@ -26,17 +26,17 @@ def static_lookup(settings: Settings) -> Lookup:
 
 
 class GalleryGate:
-    def __init__(self, lookup: Lookup, *, pack: str, operation: Literal["enroll", "identify"]) -> None:
+    def __init__(self, lookup: Lookup, *, operation: Literal["enroll", "identify"]) -> None:
         self.lookup = lookup
-        self.pack = pack
         self.operation = operation
 
     async def admit(
         self, envelopes: Sequence[Envelope[Any]]
-    ) -> tuple[list[Envelope[Any]], dict[int, FacestreamError]]:
-        """The envelopes with their gallery's policies filled in, and the refusal of each one
-        (by position) that names no active gallery, or one on another pack."""
+    ) -> tuple[list[Envelope[Any]], list[str], dict[int, FacestreamError]]:
+        """The envelopes with their gallery's policies filled in, the pack of each, and the
+        refusal of each one (by position) that names no active gallery."""
         admitted: list[Envelope[Any]] = []
+        packs: list[str] = []
         refused: dict[int, FacestreamError] = {}
         for position, envelope in enumerate(envelopes):
             command = envelope.payload
@@ -49,14 +49,9 @@ class GalleryGate:
                 refused[position] = FacestreamError(
                     ErrorCode.GALLERY_DELETING, f"gallery {command.gallery!r} is being deleted"
                 )
-            elif gallery.definition.pack != self.pack:
-                refused[position] = FacestreamError(
-                    ErrorCode.MODEL_MISMATCH,
-                    f"gallery {command.gallery!r} uses pack {gallery.definition.pack!r}; "
-                    f"this worker serves {self.pack!r}",
-                )
             admitted.append(self._with_policies(envelope, gallery) if gallery else envelope)
-        return admitted, refused
+            packs.append(gallery.definition.pack if gallery else "")
+        return admitted, packs, refused
 
     def _with_policies(self, envelope: Envelope[Any], gallery: Gallery) -> Envelope[Any]:
         command = envelope.payload

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,12 +16,13 @@ from core.metrics import Metrics
 from core.settings import Settings
 from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
-from schemas.events import IdentifyFace
+from schemas.events import IdentifyFace, ModelInfo
+from streams.engines import Engines, analyse_by_pack
 from streams.faust_app import make_faust_app, micro_batch_agent
 from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import identify as handlers
 from streams.handlers.output import Output, traced
-from streams.image_stage import analyse_batch, observe_timings, parse_messages
+from streams.image_stage import observe_timings, parse_messages
 from streams.producing import FaustSender, send_all
 from streams.reply_topics import ReplyTopics
 
@@ -33,20 +33,18 @@ class IdentifyProcessor:
     def __init__(
         self,
         settings: Settings,
-        engine: FaceEngine,
+        engine: FaceEngine | Engines,
         metrics: Metrics,
         sender: Any,
         replies: ReplyTopics | None = None,
         galleries: Lookup | None = None,
     ) -> None:
         self.settings = settings
-        self.engine = engine
+        self.engines = engine if isinstance(engine, Engines) else Engines(settings.model_pack, engine)
         self.metrics = metrics
         self.sender = sender
         self.replies = replies or ReplyTopics(settings, metrics)
-        self.gate = GalleryGate(
-            galleries or static_lookup(settings), pack=engine.model.pack, operation="identify"
-        )
+        self.gate = GalleryGate(galleries or static_lookup(settings), operation="identify")
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identify-engine")
 
     async def process(self, messages: Sequence[Any]) -> None:
@@ -54,29 +52,23 @@ class IdentifyProcessor:
         parsed, outputs = parse_messages(
             messages, IdentifyFace, stage="identify", topics=topics, metrics=self.metrics
         )
-        admitted, refused = await self.gate.admit([envelope for envelope, _ in parsed])
-        loop = asyncio.get_running_loop()
-        items = await loop.run_in_executor(
-            self.executor,
-            analyse_batch,
-            self.engine,
-            admitted,
-            self.settings.quality_filter_identify,
-            refused,
+        admitted, packs, refused = await self.gate.admit([envelope for envelope, _ in parsed])
+        analysed = await analyse_by_pack(
+            self.engines, self.executor, admitted, packs, refused, self.settings.quality_filter_identify
         )
-        self.metrics.batch_size.labels("identify").observe(len(items))
-        for item, (envelope, headers) in zip(items, parsed, strict=True):
-            outputs += traced(self._outputs(item, envelope, headers), headers)
+        self.metrics.batch_size.labels("identify").observe(len(analysed))
+        for (item, engine), (_, headers) in zip(analysed, parsed, strict=True):
+            outputs += traced(self._outputs(item, item.envelope, headers, engine.model), headers)
         await send_all(self.sender, await self.replies.deliverable(outputs))
 
-    def _outputs(self, item: Any, envelope: Any, headers: dict[str, str]) -> list[Output]:
+    def _outputs(self, item: Any, envelope: Any, headers: dict[str, str], model: ModelInfo) -> list[Output]:
         """One query per face kept by the policy (several only under `all`), or the failure."""
         topics = self.settings.topics
         reply_to = handlers.reply_topic(headers.get(Header.REPLY_TO), topics)
         command = envelope.payload
         observe_timings(self.metrics, item.timings)
         if item.vectors and item.prepared is not None:
-            self.metrics.inferences.labels(self.engine.model.id).inc(len(item.vectors))
+            self.metrics.inferences.labels(model.id).inc(len(item.vectors))
             log.info(
                 "face_embedded",
                 correlation_id=envelope.correlation_id,
@@ -91,7 +83,7 @@ class IdentifyProcessor:
                         command,
                         face,
                         vector,
-                        model=self.engine.model,
+                        model=model,
                         policy=policy,
                         timings=item.timings,
                         face_index=index,
@@ -115,7 +107,7 @@ class IdentifyProcessor:
         ]
 
 
-def build_identify_app(settings: Settings, engine: FaceEngine, metrics: Metrics) -> faust.App:
+def build_identify_app(settings: Settings, engine: Engines, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "identify")
     catalog = GalleryCatalog(settings)
     processor = IdentifyProcessor(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -48,21 +48,16 @@ class Analysed(Generic[C]):
 
 
 def analyse_batch(
-    engine: FaceEngine,
-    envelopes: Sequence[Envelope[Any]],
-    default_filter: str = "none",
-    refused: Mapping[int, FacestreamError] | None = None,
+    engine: FaceEngine, envelopes: Sequence[Envelope[Any]], default_filter: str = "none"
 ) -> list[Analysed[Any]]:
     """CPU-bound: runs in the worker's executor thread, never on the event loop.
 
     Each command's quality filter (resolved by the facade or the gallery; `default_filter`, the
     operation's setting, only for a command produced without one) sets the bar its faces must
-    reach. `refused` commands (by position) keep their error and are not looked at.
+    reach.
     """
-    items = [Analysed(envelope=e, error=(refused or {}).get(i)) for i, e in enumerate(envelopes)]
+    items = [Analysed(envelope=e) for e in envelopes]
     for item in items:
-        if item.error is not None:
-            continue
         try:
             item.prepared = engine.prepare(item.envelope.payload.image)
         except FacestreamError as exc:

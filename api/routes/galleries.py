@@ -30,6 +30,7 @@ from core.errors import ErrorCode, FacestreamError
 from core.galleries import Gallery
 from core.settings import Settings
 from db import queries
+from engine.packs import locate
 from index import registry as index_registry
 from schemas.api import (
     ErasureAccepted,
@@ -83,7 +84,11 @@ def public(
     "/galleries",
     status_code=201,
     response_model=GalleryPublic,
-    responses={**AUTH_ERRORS, 409: {"model": ErrorBody, "description": "gallery_exists, model_mismatch"}},
+    responses={
+        **AUTH_ERRORS,
+        409: {"model": ErrorBody, "description": "gallery_exists"},
+        422: {"model": ErrorBody, "description": "invalid id, unknown backend, pack not installed"},
+    },
     summary="Create a gallery (an unscoped admin key)",
 )
 async def create_gallery(
@@ -100,11 +105,12 @@ async def create_gallery(
         raise FacestreamError(ErrorCode.GALLERY_EXISTS, f"gallery {body.id!r} exists")
     pack = body.pack or settings.model_pack
     if pack != settings.model_pack:
-        # A gallery on another pack needs workers that load it; this deployment's load one.
-        raise FacestreamError(
-            ErrorCode.MODEL_MISMATCH,
-            f"this deployment's workers serve pack {settings.model_pack!r}, not {pack!r}",
-        )
+        # The workers load another pack on the gallery's first command, from the models folder
+        # they share with this process (the image, or `facestream models pull`).
+        try:
+            locate(pack, settings.models_dir)
+        except FacestreamError as exc:
+            raise FacestreamError(ErrorCode.INVALID_PARAMETER, exc.message) from exc
     backend = body.index.backend or settings.index_backend
     if backend not in index_registry.names():
         raise FacestreamError(

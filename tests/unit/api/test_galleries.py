@@ -73,7 +73,11 @@ def test_creating_a_gallery_twice_or_with_bad_input_is_refused(tmp_path: Path) -
         422,
         "invalid_parameter",
     )
-    expect(client(app, ADMIN).post("/galleries", json={"id": "y", "pack": "other"}), 409, "model_mismatch")
+    expect(client(app, ADMIN).post("/galleries", json={"id": "y", "pack": "other"}), 422, "invalid_parameter")
+    # A known pack that is not installed here.
+    expect(
+        client(app, ADMIN).post("/galleries", json={"id": "y", "pack": "buffalo_l"}), 422, "invalid_parameter"
+    )
     # A gallery admin is not a deployment admin.
     expect(client(app, "staff-adm").post("/galleries", json={"id": "z"}), 403, "forbidden")
 

@@ -36,21 +36,21 @@ def gate(operation: str) -> GalleryGate:
     async def lookup(gallery: str) -> Gallery | None:
         return galleries.get(gallery) or registry.get(gallery)
 
-    return GalleryGate(lookup, pack="default", operation=operation)  # type: ignore[arg-type]
+    return GalleryGate(lookup, operation=operation)  # type: ignore[arg-type]
 
 
-def test_commands_of_unknown_deleting_or_foreign_pack_galleries_are_refused() -> None:
+def test_commands_of_unknown_or_deleting_galleries_are_refused_the_others_get_their_pack() -> None:
     commands = [
         Envelope.wrap(EnrollFace(enrollment_id="e", person_id="p", gallery=g, image=b"x"), correlation_id="c")
         for g in ("staff", "nowhere", "gone", "other", "default")
     ]
-    admitted, refused = asyncio.run(gate("enroll").admit(commands))
+    admitted, packs, refused = asyncio.run(gate("enroll").admit(commands))
     assert {i: e.code for i, e in refused.items()} == {
         1: ErrorCode.UNKNOWN_GALLERY,
         2: ErrorCode.GALLERY_DELETING,
-        3: ErrorCode.MODEL_MISMATCH,
     }
     assert len(admitted) == 5
+    assert [packs[i] for i in (0, 3, 4)] == ["default", "big-pack", "default"]
     # The gallery's policy for a command that carries none; the deployment's default stays None.
     assert admitted[0].payload.quality_filter == "high"
     assert admitted[4].payload.quality_filter is None
@@ -63,6 +63,6 @@ def test_identify_gets_the_gallerys_threshold_unless_the_command_has_one() -> No
         )
         for t in (None, 0.2)
     ]
-    admitted, refused = asyncio.run(gate("identify").admit(commands))
+    admitted, _, refused = asyncio.run(gate("identify").admit(commands))
     assert not refused
     assert [(a.payload.threshold, a.payload.quality_filter) for a in admitted] == [(0.7, "low"), (0.2, "low")]
