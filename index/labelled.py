@@ -36,6 +36,8 @@ _SAVE_FORMAT = 1
 # Rough cost of one face's bookkeeping: two short str objects, an int, three dict slots.
 _BYTES_PER_FACE = 260
 _JSON_SLICE = 20_000
+# Beyond this many faces in one change, person -> labels is dropped and rebuilt when needed.
+_LAZY_PERSONS = 1000
 
 
 class FrozenVectors(Protocol):
@@ -50,9 +52,9 @@ def _check_ids(face_ids: Sequence[str], person_ids: Sequence[str], n: int) -> No
             raise invalid(f"{name} must be a sequence of strings, not a single string")
         if len(ids) != n:
             raise invalid(f"{len(ids)} {name} given for {n} vectors")
-        for value in ids:
-            if not isinstance(value, str) or not value:
-                raise invalid(f"{name} must be non-empty strings, got {value!r}")
+        if not all(isinstance(value, str) and value for value in ids):
+            bad = next(v for v in ids if not isinstance(v, str) or not v)
+            raise invalid(f"{name} must be non-empty strings, got {bad!r}")
 
 
 class LabelledIndex(ABC):
@@ -303,7 +305,7 @@ class LabelledIndex(ABC):
         check_model(self._model_id, model_id)
         rows = unit_rows(vectors, self._dim)
         _check_ids(face_ids, person_ids, rows.shape[0])
-        last = {face_id: i for i, face_id in enumerate(face_ids)}  # within a batch, last wins
+        last = dict(zip(face_ids, range(len(face_ids))))  # within a batch, last wins
         if len(last) == len(face_ids):
             return list(face_ids), list(person_ids), rows
         keep = sorted(last.values())
@@ -312,16 +314,35 @@ class LabelledIndex(ABC):
     def _apply(self, faces: list[str], persons: list[str], rows: np.ndarray) -> None:
         if not faces:
             return
-        replaced = sorted(self._label_of[f] for f in faces if f in self._label_of)
-        if replaced:
-            self._remove_vectors(np.asarray(replaced, dtype=np.int64))
-            for label in replaced:
-                self._forget(label)
+        label_of = self._label_of
+        if label_of:
+            replaced = sorted(label_of[f] for f in faces if f in label_of)
+            if replaced:
+                self._remove_vectors(np.asarray(replaced, dtype=np.int64))
+                for label in replaced:
+                    self._forget(label)
         labels = np.arange(self._next_label, self._next_label + len(faces), dtype=np.int64)
         self._add_entries(labels, faces, persons, rows)
         self._next_label += len(faces)
-        for label, face_id, person_id in zip(labels.tolist(), faces, persons, strict=True):
-            self._remember(label, face_id, person_id)
+        self._remember_all(labels.tolist(), faces, persons)
+
+    def _remember_all(self, labels: list[int], faces: list[str], persons: list[str]) -> None:
+        """The new faces' id maps grow by ``dict.update(zip(...))``, in C."""
+        self._label_of.update(zip(faces, labels, strict=True))
+        self._face_of.update(zip(labels, faces, strict=True))
+        self._person_of.update(zip(labels, persons, strict=True))
+        by_person = self._labels_of_person
+        if by_person is None:
+            return
+        if len(labels) > _LAZY_PERSONS:
+            self._labels_of_person = None  # rebuilt on its first use (an erasure, stats)
+            return
+        for label, person_id in zip(labels, persons, strict=True):
+            by_person.setdefault(person_id, set()).add(label)
+
+    def face_ids(self) -> list[str]:
+        """Every face id held, in no particular order."""
+        return list(self._face_of.values())
 
     def _restore_ids(self, labels: list[int], faces: list[str], persons: list[str]) -> None:
         n = len(labels)
@@ -357,13 +378,6 @@ class LabelledIndex(ABC):
                 by_person.setdefault(person_id, set()).add(label)
             self._labels_of_person = by_person
         return by_person
-
-    def _remember(self, label: int, face_id: str, person_id: str) -> None:
-        self._label_of[face_id] = label
-        self._face_of[label] = face_id
-        self._person_of[label] = person_id
-        if self._labels_of_person is not None:
-            self._labels_of_person.setdefault(person_id, set()).add(label)
 
     def _forget(self, label: int) -> None:
         face_id = self._face_of.pop(label)
