@@ -25,6 +25,7 @@ from engine.types import Engine
 from index.base import VectorIndex, search_persons
 from schemas.envelope import Envelope
 from schemas.events import EnrollmentImage, FaceEmbedded
+from streams.handlers.enroll import embedding_headers
 
 log = get_logger(__name__)
 
@@ -71,6 +72,7 @@ def _embed(engine: Engine, images: list[EnrollmentImage], opened: list[bytes]) -
             FaceEmbedded(
                 face_id=image.face_id,
                 person_id=image.person_id,
+                gallery=image.gallery,
                 enrollment_id=image.enrollment_id,
                 embedding=to_embedding(next(vectors), engine.model),
                 quality=face.quality if score is None else round(float(score), 4),
@@ -119,7 +121,10 @@ async def reembed(settings: Settings, engine: Engine, *, target_topic: str) -> R
                         failed[result] += 1
                         continue
                     envelope = Envelope.wrap(result, correlation_id=result.enrollment_id)
-                    await producer.send(target_topic, encode(envelope), key_bytes(result.face_id))
+                    headers = [(k, v.encode()) for k, v in embedding_headers(result).items()]
+                    await producer.send(
+                        target_topic, encode(envelope), key_bytes(result.face_id), headers=headers
+                    )
                     embedded += 1
                 await producer.flush()
     finally:

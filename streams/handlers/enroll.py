@@ -94,9 +94,14 @@ def embedding_output(fact: FaceEmbedded, *, topics: TopicNames, correlation_id: 
         topic=topics.embeddings,
         key=fact.face_id,
         envelope=Envelope.wrap(fact, correlation_id=correlation_id),
-        headers=_with_gallery(
-            {Header.PERSON_ID: fact.person_id, Header.MODEL_ID: fact.embedding.model.id}, fact.gallery
-        ),
+        headers=embedding_headers(fact),
+    )
+
+
+def embedding_headers(fact: FaceEmbedded) -> dict[str, str]:
+    """What a reader of the embeddings log routes by without parsing the value."""
+    return _with_gallery(
+        {Header.PERSON_ID: fact.person_id, Header.MODEL_ID: fact.embedding.model.id}, fact.gallery
     )
 
 
