@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_keys: SecretStr = Field(
         default=SecretStr(""),
-        description="Comma-separated key:role pairs, roles admin|enroller|identifier|viewer",
+        description="Comma-separated key:role (every gallery) or key:role@gallery (`@a|b` for several) "
+        "entries, roles admin|enroller|identifier|viewer",
     )
     instance_id: str = Field(default_factory=_stable_host_id)
     reply_timeout_s: float = 30.0
