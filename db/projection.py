@@ -178,7 +178,7 @@ async def apply_face_removed(
     if row is None:
         return True
     gallery, person_id = row
-    if gallery != DEFAULT_GALLERY and await session.get(Gallery, gallery) is None:
+    if gallery != DEFAULT_GALLERY and await session.get(Gallery, gallery, populate_existing=True) is None:
         remaining = await session.scalar(
             select(Face.face_id).where(Face.gallery_id == gallery, Face.person_id == person_id).limit(1)
         )
@@ -279,7 +279,7 @@ async def _remember_erasure(
     at: datetime,
 ) -> None:
     """Keep the furthest position per partition over every erasure of the person."""
-    previous = await session.get(PersonErasure, (gallery, person_id))
+    previous = await session.get(PersonErasure, (gallery, person_id), populate_existing=True)
     merged = _furthest(previous.barrier if previous else {}, barrier)
     merged_outcomes = _furthest(previous.outcomes_barrier if previous else {}, outcomes_barrier)
     values = {
@@ -314,7 +314,8 @@ async def _erased_before(
     outcomes: bool = False,
 ) -> bool:
     """True when a record of the person at (partition, offset) lies below an erasure."""
-    erasure = await session.get(PersonErasure, (gallery, person_id))
+    # populate_existing: an upsert or delete earlier in this transaction is what counts.
+    erasure = await session.get(PersonErasure, (gallery, person_id), populate_existing=True)
     if erasure is None:
         return False
     barrier = erasure.outcomes_barrier if outcomes else erasure.barrier

@@ -639,3 +639,43 @@ class ProjectionContract:
         await embed(sessions, "ev2", 6, face_id="fd1", person_id="alice")
         await tombstone(sessions, "fd1", 7)
         assert await read(sessions, count_persons) == 1
+
+    async def test_one_transaction_sees_its_own_erasures_and_deletions(self, sessions: Sessions) -> None:
+        """A batch is one transaction: a barrier moved or a gallery removed earlier in it holds
+        for the records after it."""
+
+        def erasure(n: int, end: int) -> dict[str, Any]:
+            return {"event_id": f"rm{n}", "person_id": "alice", "topic": "t", "partition": 0, "offset": n,
+                    "erasure_id": f"x{n}", "barrier": {0: end}, "outcomes_barrier": {}}  # fmt: skip
+
+        async with sessions() as session:
+
+            async def face(n: int, **fact: Any) -> bool:
+                return await apply_face_embedded(
+                    session, event_id=f"ev{n}", fact=face_embedded(f"f{n}", "alice", **fact), topic=TOPIC,
+                    partition=0, offset=n,
+                )  # fmt: skip
+
+            await apply_person_removed(session, **erasure(1, 5))
+            assert not await face(3)
+            await apply_person_removed(session, **erasure(2, 10))
+            assert not await face(7)  # below the second barrier
+
+            gallery = {"topic": GALLERIES_TOPIC, "partition": 0}
+            await apply_gallery_defined(
+                session, event_id="g1", fact=gallery_defined("vip"), offset=1, **gallery
+            )
+            assert await face(20, gallery="vip")
+            await apply_face_removed(
+                session, event_id="t1", face_id="f20", topic=TOPIC, partition=0, offset=21
+            )
+            await apply_gallery_deleted(
+                session, event_id="g2", fact=gallery_deleted("vip"), offset=2, **gallery
+            )
+            await apply_gallery_removed(session, event_id="g3", gallery="vip", offset=3, **gallery)
+            assert await face(22, gallery="vip")  # read after its gallery is gone
+            await apply_face_removed(
+                session, event_id="t2", face_id="f22", topic=TOPIC, partition=0, offset=23
+            )
+            assert await count_persons(session, gallery="vip") == 0
+            await session.commit()
