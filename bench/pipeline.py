@@ -6,9 +6,12 @@ Needs a running stack (`make up`). In one run it measures:
     Kafka -> index replica -> Kafka -> facade);
   * the baseline: decode + detect + align + embed + FAISS search in this process, no Kafka,
     on the same probes and an index of the same enrolled photos;
-and prints the ratio pipeline / baseline.
+  * the in-process enroll rate (decode + detect + align + embed per image, one process);
+and prints the ratios pipeline / baseline. With `--profile`, py-spy samples the facade, the
+identify worker and the replica while the identify latencies are measured, and the report
+says where their time outside the model goes (bench/stack_profile.py).
 
-    .venv/bin/python -m bench.pipeline --rounds 5 --clients 4
+    .venv/bin/python -m bench.pipeline --rounds 5 --clients 4 --profile
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import csv
 import json
 import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -27,6 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench import stack_profile
 from core.settings import Settings
 from engine.factory import build_engine
 from index import registry
@@ -78,16 +83,20 @@ def pipeline_latencies(client: httpx.Client, probes: list[bytes], rounds: int) -
 
 def baseline_latencies(
     settings: Settings, people: dict[str, list[Path]], probes: list[bytes], rounds: int
-) -> list[float]:
+) -> tuple[list[float], float]:
+    """In-process identify latencies, and the in-process enroll rate (images/s) of building
+    the index they search."""
     engine = build_engine(settings)
     index = registry.create("faiss-flat", dim=engine.model.dim, model_id=engine.model.id)
     face_ids, persons, vectors = [], [], []
+    started = time.perf_counter()
     for person, paths in people.items():
         for path in paths[1:]:
             prepared = engine.prepare(path.read_bytes())
             face_ids.append(uuid.uuid4().hex)
             persons.append(person)
             vectors.append(engine.embed([prepared.faces[0].crop])[0])
+    enroll_rate = len(vectors) / (time.perf_counter() - started)
     index.add(face_ids, persons, np.stack(vectors))
     latencies = []
     for _ in range(rounds):
@@ -97,7 +106,38 @@ def baseline_latencies(
             vector = engine.embed([prepared.faces[0].crop])
             search_persons(index, vector, settings.top_k)
             latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
+    return latencies, enroll_rate
+
+
+PROFILED = {
+    "api": "cli.main api",
+    "identify-worker": "cli.main worker identify",
+    "replica": "cli.main replica",
+}
+
+
+def profiled(
+    client: httpx.Client, probes: list[bytes], rounds: int, seconds: float
+) -> tuple[list[float], dict]:
+    """The latencies, measured while py-spy samples the stack's processes."""
+    out = Path(tempfile.mkdtemp(prefix="fs-profile-"))
+    recorders = {}
+    for name, pattern in PROFILED.items():
+        pids = stack_profile.pids_of(pattern)
+        if pids:
+            recorders[name] = (
+                stack_profile.start(pids[0], seconds, out / f"{name}.txt"),
+                out / f"{name}.txt",
+            )
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        latencies += pipeline_latencies(client, probes, 1)
+    report = {}
+    for name, (process, path) in recorders.items():
+        process.wait(timeout=seconds + 30)
+        report[name] = stack_profile.summarise(name, path).as_dict() if path.exists() else "no samples"
+    return latencies, report
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
@@ -119,6 +159,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--api-key", default=os.environ.get("FACESTREAM_BENCH_API_KEY"))
+    parser.add_argument(
+        "--profile", type=float, default=0.0, help="seconds of py-spy sampling under identify load (0: none)"
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -137,7 +180,9 @@ def main() -> None:
             time.sleep(0.5)
         pipeline_latencies(client, probes[:3], 1)  # warm-up
         pipeline = summary(pipeline_latencies(client, probes, args.rounds))
-    baseline = summary(baseline_latencies(settings, people, probes, args.rounds))
+        profiles = profiled(client, probes, args.rounds, args.profile)[1] if args.profile else {}
+    in_process, enroll_rate = baseline_latencies(settings, people, probes, args.rounds)
+    baseline = summary(in_process)
     report = {
         "machine": f"{os.cpu_count()} cores",
         "enroll_sequential": sequential,
@@ -146,6 +191,10 @@ def main() -> None:
         "identify_in_process": baseline,
         "ratio_p50": round(pipeline["p50_ms"] / baseline["p50_ms"], 2),
         "ratio_p95": round(pipeline["p95_ms"] / baseline["p95_ms"], 2),
+        "enroll_in_process_images_per_s": round(enroll_rate, 2),
+        "ratio_enroll_sequential": round(sequential["images_per_s"] / enroll_rate, 2),
+        "ratio_enroll_concurrent": round(concurrent["images_per_s"] / enroll_rate, 2),
+        "profiles_under_identify_load": profiles,
     }
     print(json.dumps(report, indent=2))
 

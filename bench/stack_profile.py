@@ -1,0 +1,88 @@
+"""py-spy profiles of running stack processes while a benchmark drives them: where the time
+outside the model goes.
+
+`record(pids, seconds)` samples each process (py-spy, collapsed stacks, idle threads left out)
+and `summarise` splits its samples into the model (onnxruntime inference), the rest by leaf
+function, so that a report says "worker: 71% model; outside it, 6% JSON, 4% aiokafka ...".
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_FRAMES = ("onnxruntime_inference_collection.py",)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    samples: int
+    model_share: float
+    top_outside_model: list[tuple[str, float]]  # (leaf frame, share of all samples)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "samples": self.samples,
+            "model_share": round(self.model_share, 3),
+            "top_outside_model": [(frame, round(share, 3)) for frame, share in self.top_outside_model],
+        }
+
+
+def py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
+    return found
+
+
+def start(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            py_spy(),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def summarise(name: str, collapsed: Path, *, top: int = 10) -> Profile:
+    leaves: Counter[str] = Counter()
+    total = model = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        if any(marker in stack for marker in MODEL_FRAMES):
+            model += count
+            continue
+        leaves[stack.split(";")[-1]] += count
+    return Profile(
+        name=name,
+        samples=total,
+        model_share=model / total if total else 0.0,
+        top_outside_model=[(frame, n / total) for frame, n in leaves.most_common(top)] if total else [],
+    )
+
+
+def pids_of(pattern: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return [int(p) for p in found.stdout.split()]
