@@ -1,10 +1,10 @@
-"""The asyncio client: the same surface as `FacestreamClient`, awaitable."""
+"""The asyncio client: the same surface as `FacestreamClient`, awaitable. Requests are built by
+`_core.Calls`; this module only sends them."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -16,6 +16,8 @@ from facestream_client.models import (
     EnrollResult,
     ErasureAccepted,
     ErasureReceipt,
+    Gallery,
+    GalleryReplay,
     Health,
     IdentifyResult,
     Person,
@@ -29,6 +31,10 @@ T = TypeVar("T")
 class AsyncFacestreamClient:
     """Asyncio client. Use as an async context manager, or await `aclose()`.
 
+    `gallery` pins the client to one gallery: enroll, identify, persons, faces and stats go to
+    `/galleries/<gallery>/...`. Without it they use the routes without a gallery, which act on
+    `default`. Every such call also takes its own `gallery=`.
+
     >>> async with AsyncFacestreamClient("http://127.0.0.1:8000", api_key="...") as fs:
     ...     (await fs.identify("probe.jpg")).person_id
     """
@@ -38,14 +44,21 @@ class AsyncFacestreamClient:
         base_url: str | None = None,
         api_key: str | None = None,
         *,
+        gallery: str | None = None,
         timeout: float = _core.DEFAULT_TIMEOUT_S,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         url, key = _core.env_config(base_url, api_key)
+        self.calls = _core.Calls(gallery)
         self._http = httpx.AsyncClient(
             base_url=url, headers=_core.headers(key, headers), timeout=timeout, transport=transport
         )
+
+    @property
+    def gallery(self) -> str | None:
+        """The client's gallery; None: the routes without one (the `default` gallery)."""
+        return self.calls.gallery
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AsyncFacestreamClient:
@@ -61,20 +74,30 @@ class AsyncFacestreamClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, call: Call, parse: Callable[[dict[str, Any]], T]) -> T:
+    async def send(self, call: Call[T]) -> T:
+        """Send one described call; its parsed answer, or FacestreamError."""
         try:
-            response = await self._http.request(call.method, call.path, params=call.params, files=call.files)
+            response = await self._http.request(
+                call.method, call.path, params=call.params, files=call.files, json=call.json
+            )
         except httpx.HTTPError as exc:
             raise _core.transport_error(exc) from exc
-        return _core.decode(response, call, parse)
+        return _core.decode(response, call)
 
     async def enroll(
-        self, person_id: str, images: Iterable[ImageInput], *, quality_filter: str | None = None
+        self,
+        person_id: str,
+        images: Iterable[ImageInput],
+        *,
+        quality_filter: str | None = None,
+        gallery: str | None = None,
     ) -> EnrollResult:
         """Enroll a person from one or more photos. When no photo is accepted the API answers
         422: FacestreamError whose `rejected` lists the reasons. `quality_filter` (none, low,
-        medium, high, auto; the server's default is auto) refuses faces under its bar."""
-        return await self._send(_core.enroll_call(person_id, images, quality_filter), EnrollResult.from_json)
+        medium, high, auto; default: the gallery's) refuses faces under its bar."""
+        return await self.send(
+            self.calls.enroll(person_id, images, quality_filter=quality_filter, gallery=gallery)
+        )
 
     async def identify(
         self,
@@ -84,36 +107,44 @@ class AsyncFacestreamClient:
         threshold: float | None = None,
         min_offsets: Mapping[int, int] | str | None = None,
         quality_filter: str | None = None,
+        gallery: str | None = None,
     ) -> IdentifyResult:
         """Who is in the photo: `person_id` is None and `unknown` True below the threshold.
         `min_offsets` (an enrollment's `offsets`) makes only replicas that applied it answer.
         The answer carries the face's `quality` and `low_quality`; `quality_filter` makes the
         API refuse (422 low_quality) a face under its bar instead of answering."""
-        call = _core.identify_call(image, top_k, threshold, min_offsets, quality_filter)
-        return await self._send(call, IdentifyResult.from_json)
+        call = self.calls.identify(
+            image,
+            top_k=top_k,
+            threshold=threshold,
+            min_offsets=min_offsets,
+            quality_filter=quality_filter,
+            gallery=gallery,
+        )
+        return await self.send(call)
 
-    async def get_person(self, person_id: str) -> Person:
-        return await self._send(Call("GET", f"/persons/{_core.segment(person_id)}"), Person.from_json)
+    async def get_person(self, person_id: str, *, gallery: str | None = None) -> Person:
+        return await self.send(self.calls.get_person(person_id, gallery=gallery))
 
-    async def list_persons(self, *, limit: int = 100, offset: int = 0) -> PersonPage:
-        call = Call("GET", "/persons", params={"limit": limit, "offset": offset})
-        return await self._send(call, PersonPage.from_json)
+    async def list_persons(
+        self, *, limit: int = 100, offset: int = 0, gallery: str | None = None
+    ) -> PersonPage:
+        return await self.send(self.calls.list_persons(limit=limit, offset=offset, gallery=gallery))
 
-    async def delete_person(self, person_id: str) -> ErasureAccepted:
+    async def delete_person(self, person_id: str, *, gallery: str | None = None) -> ErasureAccepted:
         """Erase a person: every face enrolled before this call leaves every index and the
         database. The API answers 202 at once; `wait_for_erasure(accepted.erasure_id)` waits
         until it is done."""
-        call = Call("DELETE", f"/persons/{_core.segment(person_id)}")
-        return await self._send(call, ErasureAccepted.from_json)
+        return await self.send(self.calls.delete_person(person_id, gallery=gallery))
 
-    async def delete_face(self, face_id: str) -> ErasureAccepted:
+    async def delete_face(self, face_id: str, *, gallery: str | None = None) -> ErasureAccepted:
         """Erase one face (202 at once); follow it with `wait_for_erasure`."""
-        return await self._send(Call("DELETE", f"/faces/{_core.segment(face_id)}"), ErasureAccepted.from_json)
+        return await self.send(self.calls.delete_face(face_id, gallery=gallery))
 
     async def erasure(self, erasure_id: str) -> ErasureReceipt:
         """The receipt of an erasure, `pending` or `done`. FacestreamError 404 `unknown_person` /
         `unknown_face` when the log held nothing to erase, `not_found` for an unknown id."""
-        return await self._send(_core.erasure_call(erasure_id), ErasureReceipt.from_json)
+        return await self.send(self.calls.erasure(erasure_id))
 
     async def wait_for_erasure(
         self,
@@ -127,26 +158,66 @@ class AsyncFacestreamClient:
         FacestreamError `timeout` (status 0, `body` with the last `status` and `waiting_for`)
         when it is not done within `timeout` seconds. `not_found` is polled through until the
         deadline (another API instance may not have read the erasure yet)."""
-        _core.check_wait(timeout, interval)
-        deadline = time.monotonic() + timeout
-        last: ErasureReceipt | FacestreamError | None = None
+        wait = _core.ErasureWait(erasure_id, timeout, interval)
         while True:
             try:
-                last = await self.erasure(erasure_id)
-                if last.done:
-                    return last
+                receipt = await self.erasure(erasure_id)
             except FacestreamError as exc:
-                if exc.code not in _core.ERASURE_NOT_YET:
+                if not wait.polls_through(exc):
                     raise
-                last = exc
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _core.erasure_timeout(erasure_id, timeout, last)
-            await asyncio.sleep(min(interval, remaining))
+            else:
+                if wait.done(receipt):
+                    return receipt
+            await asyncio.sleep(wait.pause())
 
-    async def stats(self) -> Stats:
-        return await self._send(Call("GET", "/stats"), Stats.from_json)
+    async def stats(self, *, gallery: str | None = None) -> Stats:
+        return await self.send(self.calls.stats(gallery=gallery))
 
     async def health(self) -> Health:
         """Readiness; a 503 comes back as `Health(ready=False)`."""
-        return await self._send(Call("GET", "/health", ok_statuses=(503,)), Health.from_json)
+        return await self.send(self.calls.health())
+
+    async def create_gallery(
+        self,
+        gallery_id: str,
+        *,
+        description: str | None = None,
+        pack: str | None = None,
+        threshold: float | None = None,
+        quality_filter_enroll: str | None = None,
+        quality_filter_identify: str | None = None,
+        index_backend: str | None = None,
+        index_options: Mapping[str, int | float | str] | None = None,
+    ) -> Gallery:
+        """Create a gallery (an admin key for every gallery). What is left out is the
+        deployment's: its pack, threshold, quality filters and index backend. FacestreamError
+        409 `gallery_exists` when the id is taken."""
+        return await self.send(
+            self.calls.create_gallery(
+                gallery_id,
+                description=description,
+                pack=pack,
+                threshold=threshold,
+                quality_filter_enroll=quality_filter_enroll,
+                quality_filter_identify=quality_filter_identify,
+                index_backend=index_backend,
+                index_options=index_options,
+            )
+        )
+
+    async def list_galleries(self) -> list[Gallery]:
+        """The galleries this key may see."""
+        return await self.send(self.calls.list_galleries())
+
+    async def get_gallery(self, gallery_id: str) -> Gallery:
+        """One gallery with its counts; FacestreamError 404 `unknown_gallery`."""
+        return await self.send(self.calls.get_gallery(gallery_id))
+
+    async def delete_gallery(self, gallery_id: str) -> ErasureAccepted:
+        """Delete a gallery: an erasure of every face in it (202 at once, kind `gallery`);
+        follow it with `wait_for_erasure`. The `default` gallery cannot be deleted (409)."""
+        return await self.send(self.calls.delete_gallery(gallery_id))
+
+    async def replay_gallery(self, gallery_id: str) -> GalleryReplay:
+        """Have every replica rebuild this gallery's index from the log (202, a new generation)."""
+        return await self.send(self.calls.replay_gallery(gallery_id))

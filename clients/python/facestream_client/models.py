@@ -179,8 +179,9 @@ class PersonPage:
         )
 
 
-#: What an erasure erases: a person (every face enrolled before the DELETE) or one face.
-ErasureKind = Literal["person", "face"]
+#: What an erasure erases: a person (every face enrolled before the DELETE), one face, or a
+#: whole gallery (`DELETE /galleries/{id}`).
+ErasureKind = Literal["person", "face", "gallery"]
 #: `pending` until every ready replica and the database projection have applied the erasure.
 ErasureStatus = Literal["pending", "done"]
 
@@ -200,8 +201,9 @@ class LogPosition:
 
 @dataclass(frozen=True)
 class ErasureAccepted:
-    """202 from `DELETE /persons/{id}` or `DELETE /faces/{id}`: the erasure command is on the
-    log. Follow it with `erasure(erasure_id)` or `wait_for_erasure(erasure_id)`."""
+    """202 from `DELETE /persons/{id}`, `DELETE /faces/{id}` or `DELETE /galleries/{id}`: the
+    erasure command is on the log. Follow it with `erasure(erasure_id)` or
+    `wait_for_erasure(erasure_id)`."""
 
     erasure_id: str
     kind: ErasureKind
@@ -212,6 +214,8 @@ class ErasureAccepted:
     command: LogPosition
     #: The receipt's path, `/erasures/<erasure_id>`.
     receipt: str
+    #: The gallery erased from (or, for kind `gallery`, the gallery erased).
+    gallery: str = "default"
 
     @classmethod
     def from_json(cls, data: Json) -> ErasureAccepted:
@@ -223,6 +227,7 @@ class ErasureAccepted:
             status=data.get("status", "pending"),
             command=LogPosition.from_json(data["command"]),
             receipt=data["receipt"],
+            gallery=data.get("gallery", "default"),
         )
 
 
@@ -270,7 +275,8 @@ class ErasureReceipt:
     """`GET /erasures/{id}`: where an erasure stands. `done` when every ready index replica has
     applied the face tombstones (none can return the faces) and the database projection has
     applied the erasure (the rows are gone); until then `waiting_for` names what it waits for
-    (`eraser`, `replicas`, `projection`). `face_ids` is empty until the eraser has run."""
+    (`eraser`, `replicas`, `projection`). `face_ids` is empty until the eraser has run; a
+    gallery's erasure lists no ids, only `face_count`."""
 
     erasure_id: str
     kind: ErasureKind
@@ -285,6 +291,8 @@ class ErasureReceipt:
     replicas: list[ReplicaProgress]
     projection_applied: bool
     note: str = ""
+    gallery: str = "default"
+    face_count: int | None = None
 
     @property
     def done(self) -> bool:
@@ -306,6 +314,8 @@ class ErasureReceipt:
             replicas=[ReplicaProgress.from_json(r) for r in data.get("replicas") or []],
             projection_applied=bool(data.get("projection_applied", False)),
             note=data.get("note", ""),
+            gallery=data.get("gallery", "default"),
+            face_count=int(data["face_count"]) if data.get("face_count") is not None else None,
         )
 
 
@@ -376,3 +386,72 @@ class Health:
             dict(data.get("checks") or {}),
             dict(data.get("detail") or {}),
         )
+
+
+#: `deleting` from the DELETE until the eraser is done; no work is accepted for it meanwhile.
+GalleryState = Literal["active", "deleting"]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """The index backend of a gallery in every replica, with its options (`""`: the
+    deployment's default backend)."""
+
+    backend: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Json) -> IndexSpec:
+        return cls(data.get("backend", ""), dict(data.get("options") or {}))
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """A gallery (collection) with the policies in force: its own, else the deployment's.
+    `persons` and `faces` are counted by `get_gallery` (None when the database is away, and in
+    `list_galleries`)."""
+
+    id: str
+    description: str
+    pack: str
+    threshold: float
+    quality_filter_enroll: str
+    quality_filter_identify: str
+    index: IndexSpec
+    generation: int
+    state: GalleryState
+    created_by: str = ""
+    created_at: datetime | None = None
+    persons: int | None = None
+    faces: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Json) -> Gallery:
+        return cls(
+            id=data["id"],
+            description=data.get("description", ""),
+            pack=data["pack"],
+            threshold=float(data["threshold"]),
+            quality_filter_enroll=data["quality_filter_enroll"],
+            quality_filter_identify=data["quality_filter_identify"],
+            index=IndexSpec.from_json(data.get("index") or {}),
+            generation=int(data.get("generation", 0)),
+            state=data.get("state", "active"),
+            created_by=data.get("created_by", ""),
+            created_at=_time(data["created_at"]) if data.get("created_at") else None,
+            persons=int(data["persons"]) if data.get("persons") is not None else None,
+            faces=int(data["faces"]) if data.get("faces") is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class GalleryReplay:
+    """202 from `POST /galleries/{id}/replay`: every replica rebuilds the gallery's index from
+    the log under this new `generation`; the other galleries keep answering."""
+
+    gallery: str
+    generation: int
+
+    @classmethod
+    def from_json(cls, data: Json) -> GalleryReplay:
+        return cls(data["gallery"], int(data["generation"]))
