@@ -7,9 +7,12 @@ from typing import Any
 
 import faust
 
+from core.errors import FacestreamError
 from core.kafka import client_options
 from core.settings import Settings
 from streams.batch_guard import run_guarded
+from streams.handlers.dead_letter import dead_letter_for
+from streams.producing import FaustSender, send_all
 
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
@@ -67,14 +70,26 @@ def micro_batch_agent(
     stage: str,
     process: Callable[[Sequence[Any]], Awaitable[None]],
 ) -> None:
-    """One faust agent on `topic` that hands `process` micro-batches of raw records."""
+    """One faust agent on `topic` that hands `process` micro-batches of raw records, and
+    acknowledges a batch (its offsets may then be committed) only once it was processed or
+    dead-lettered: never on a failure (`streams.batch_guard`)."""
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
+    sender = FaustSender(app.producer)
+
+    async def dead_letters(messages: Sequence[Any], error: FacestreamError) -> None:
+        await send_all(
+            sender, [dead_letter_for(m, error, stage=stage, topics=settings.topics) for m in messages]
+        )
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(  # type: ignore[attr-defined]
-            settings.batch_max_size, within=settings.batch_max_wait_s
-        )
+        # `take_events` acknowledges a batch when the loop body exits, even by an exception;
+        # `noack_take` leaves it to us.
+        batches = stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s)  # type: ignore[attr-defined]
         async for events in batches:
-            await run_guarded(process, [event.message for event in events], stage=stage)
+            await run_guarded(
+                process, [event.message for event in events], stage=stage, dead_letters=dead_letters
+            )
+            for event in events:
+                await stream.ack(event)
 
     app.agent(source, name=f"{settings.topic_prefix}-{stage}")(agent)

@@ -1,71 +1,89 @@
-"""run_guarded: retry broker errors, exit the process on anything else."""
+"""run_guarded: broker errors retried for as long as they last; any other failure retried,
+then each record alone, and what still fails becomes a dead letter. It never exits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
+from core.errors import ErrorCode, FacestreamError
 from streams import batch_guard
 
 
-class Exited(SystemExit):
-    pass
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    offset: int
 
 
 @pytest.fixture(autouse=True)
-def fast(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    codes: list[int] = []
-
-    def fake_exit(code: int) -> None:
-        codes.append(code)
-        raise Exited(code)
-
-    async def no_sleep(_: float) -> None:
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def instant(_: float) -> None:
         return None
 
-    monkeypatch.setattr(batch_guard.os, "_exit", fake_exit)
-    monkeypatch.setattr(batch_guard.asyncio, "sleep", no_sleep)
-    return codes
+    monkeypatch.setattr(batch_guard.asyncio, "sleep", instant)
 
 
-def flaky(failures: list[BaseException]):  # type: ignore[no-untyped-def]
+class Letters:
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[tuple[Any, FacestreamError]] = []
+        self.failures = failures
+
+    async def __call__(self, messages: Sequence[Any], error: FacestreamError) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaConnectionError()
+        self.sent += [(m, error) for m in messages]
+
+
+def flaky(failures: list[BaseException], *, poison: Any = None):  # type: ignore[no-untyped-def]
     calls: list[Sequence[Any]] = []
 
     async def process(messages: Sequence[Any]) -> None:
-        calls.append(messages)
+        calls.append(list(messages))
         if failures:
             raise failures.pop(0)
+        if poison is not None and poison in messages:
+            raise ValueError("poison")
 
     return process, calls
 
 
+BATCH = [Message("t", 1), Message("t", 2), Message("t", 3)]
+
+
 async def test_success_runs_once() -> None:
     process, calls = flaky([])
-    await batch_guard.run_guarded(process, ["m"], stage="enroll")
-    assert calls == [["m"]]
+    letters = Letters()
+    await batch_guard.run_guarded(process, BATCH, stage="enroll", dead_letters=letters)
+    assert calls == [BATCH] and letters.sent == []
 
 
-async def test_kafka_errors_are_retried_until_success(fast: list[int]) -> None:
-    process, calls = flaky([KafkaConnectionError(), KafkaConnectionError()])
-    await batch_guard.run_guarded(process, ["m"], stage="enroll")
-    assert len(calls) == 3
-    assert fast == []
+async def test_broker_errors_are_retried_for_as_long_as_they_last() -> None:
+    process, calls = flaky([KafkaConnectionError() for _ in range(20)])
+    letters = Letters()
+    await batch_guard.run_guarded(process, BATCH, stage="enroll", dead_letters=letters)
+    assert len(calls) == 21 and letters.sent == []
 
 
-async def test_persistent_kafka_errors_end_the_process(fast: list[int]) -> None:
-    process, calls = flaky([KafkaConnectionError() for _ in range(batch_guard.RETRIES)])
-    with pytest.raises(Exited):
-        await batch_guard.run_guarded(process, ["m"], stage="enroll")
+async def test_a_poison_record_is_dead_lettered_alone_and_the_rest_processed() -> None:
+    poison = BATCH[1]
+    process, calls = flaky([], poison=poison)
+    letters = Letters(failures=2)  # the dead-letter topic itself is briefly away
+    await batch_guard.run_guarded(process, BATCH, stage="identify", dead_letters=letters)
+    assert calls[: batch_guard.RETRIES] == [BATCH] * batch_guard.RETRIES
+    assert [BATCH[0]] in calls and [BATCH[2]] in calls
+    assert [m for m, _ in letters.sent] == [poison]
+    assert letters.sent[0][1].code is ErrorCode.INTERNAL
+
+
+async def test_a_lone_failing_record_is_tried_retries_times_then_dead_lettered() -> None:
+    process, calls = flaky([ValueError("bug") for _ in range(10)])
+    letters = Letters()
+    await batch_guard.run_guarded(process, BATCH[:1], stage="identify", dead_letters=letters)
     assert len(calls) == batch_guard.RETRIES
-    assert fast == [batch_guard.EXIT_CODE]
-
-
-async def test_other_errors_end_the_process_without_retry(fast: list[int]) -> None:
-    process, calls = flaky([ValueError("bug")])
-    with pytest.raises(Exited):
-        await batch_guard.run_guarded(process, ["m"], stage="identify")
-    assert len(calls) == 1
-    assert fast == [batch_guard.EXIT_CODE]
+    assert [m for m, _ in letters.sent] == BATCH[:1]
