@@ -18,15 +18,15 @@ import { basename } from 'node:path';
  * @typedef {{items: {person_id: string, face_count: number, created_at: string, updated_at: string}[],
  *            total: number, limit: number, offset: number}} PersonPage
  * @typedef {{topic: string, partition: number, offset: number}} LogPosition
- * @typedef {{erasure_id: string, kind: 'person'|'face', person_id: string|null, face_id: string|null,
- *            status: 'pending', command: LogPosition, receipt: string}} ErasureAccepted
+ * @typedef {{erasure_id: string, kind: 'person'|'face'|'gallery', gallery: string, person_id: string|null,
+ *            face_id: string|null, status: 'pending', command: LogPosition, receipt: string}} ErasureAccepted
  *   202 from a DELETE: the erasure command is on the log (`command`); `receipt` is
  *   `/erasures/<erasure_id>`. Follow it with `erasure()` or `waitForErasure()`.
  * @typedef {{partition: number, offset: number}} TombstonePosition
  * @typedef {{group: string, partitions: number[], applied: boolean}} ShardProgress
  * @typedef {{replica_id: string, group: string, partitions: number[], applied: boolean}} ReplicaProgress
- * @typedef {{erasure_id: string, kind: 'person'|'face', person_id: string|null, face_ids: string[],
- *            status: 'pending'|'done', waiting_for: ('eraser'|'replicas'|'projection')[],
+ * @typedef {{erasure_id: string, kind: 'person'|'face'|'gallery', gallery: string, person_id: string|null,
+ *            face_ids: string[], face_count?: number|null, status: 'pending'|'done', waiting_for: ('eraser'|'replicas'|'projection')[],
  *            requested_at: string|null, erased_at: string|null, tombstones: TombstonePosition[],
  *            shards: ShardProgress[], replicas: ReplicaProgress[], projection_applied: boolean,
  *            note: string}} ErasureReceipt
@@ -38,6 +38,18 @@ import { basename } from 'node:path';
  *            checks: Record<string, boolean>, detail: Record<string, string>}} Health
  * @typedef {string | Uint8Array | Blob | {filename: string, data: Uint8Array | Blob}} ImageInput
  *   A file path (Node), raw bytes, a Blob, or a named pair.
+ * @typedef {'none'|'low'|'medium'|'high'|'auto'} QualityFilter
+ * @typedef {{backend: string, options: Record<string, number|string>}} IndexSpec
+ *   `backend` '' is the deployment's default.
+ * @typedef {{id: string, description: string, pack: string, threshold: number,
+ *            quality_filter_enroll: QualityFilter, quality_filter_identify: QualityFilter,
+ *            index: IndexSpec, generation: number, state: 'active'|'deleting', created_by: string,
+ *            created_at: string, persons?: number|null, faces?: number|null}} Gallery
+ *   The policies in force (the gallery's own, else the deployment's); `persons` and `faces`
+ *   from `getGallery()`.
+ * @typedef {{gallery: string, generation: number}} GalleryReplay
+ * @typedef {{gallery?: string}} InGallery
+ *   `gallery` overrides the client's for one call; `'default'` names the default gallery.
  */
 
 /** Every failure: an API error (its `code` and HTTP `status`) or a transport error (`status` 0). */
@@ -79,35 +91,47 @@ function erasureTimeout(erasureId, timeoutMs, last) {
 
 export class FacestreamClient {
   /**
-   * @param {{baseUrl?: string, apiKey?: string, timeoutMs?: number, fetch?: typeof fetch}} [options]
+   * @param {{baseUrl?: string, apiKey?: string, gallery?: string, timeoutMs?: number, fetch?: typeof fetch}} [options]
    *   Defaults: FACESTREAM_API_URL / FACESTREAM_API_KEY from the environment, 60 s timeout.
+   *   `gallery` pins the client to one gallery: enroll, identify, persons, faces and stats go to
+   *   `/galleries/<gallery>/...`; without it they use the routes without a gallery (`default`).
    */
   constructor(options = {}) {
     const env = globalThis.process?.env ?? {};
     this.baseUrl = (options.baseUrl ?? env.FACESTREAM_API_URL ?? 'http://127.0.0.1:8000').replace(/\/+$/, '');
     this.apiKey = options.apiKey ?? env.FACESTREAM_API_KEY;
+    this.gallery = options.gallery ?? null;
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** A gallery route's path: under `/galleries/<gallery>` when the call or the client names one. */
+  #scoped(path, gallery) {
+    const chosen = gallery ?? this.gallery;
+    return chosen == null ? path : `/galleries/${seg(chosen)}${path}`;
   }
 
   /**
    * @param {string} personId
    * @param {ImageInput[]} images
+   * @param {{qualityFilter?: QualityFilter} & InGallery} [options]
    * @returns {Promise<EnrollResult>} a 422 (no image accepted) throws, with `body.rejected`
    */
-  async enroll(personId, images) {
+  async enroll(personId, images, { qualityFilter, gallery } = {}) {
     if (!images.length) throw new TypeError('enroll needs at least one image');
     const form = new FormData();
     for (const [i, image] of images.entries()) {
       const { blob, filename } = await toBlob(image, i);
       form.append('images', blob, filename);
     }
-    return this.#send('POST', `/enroll/${seg(personId)}`, { body: form });
+    const query = qualityFilter ? { quality_filter: qualityFilter } : {};
+    return this.#send('POST', this.#scoped(`/enroll/${seg(personId)}`, gallery), { body: form, query });
   }
 
   /**
    * @param {ImageInput} image
-   * @param {{topK?: number, threshold?: number, minOffsets?: Record<string, number> | string}} [options]
+   * @param {{topK?: number, threshold?: number, minOffsets?: Record<string, number> | string,
+   *          qualityFilter?: QualityFilter} & InGallery} [options]
    *   `minOffsets`: an enrollment's `offsets`, so that only replicas that applied it answer.
    * @returns {Promise<IdentifyResult>}
    */
@@ -116,6 +140,7 @@ export class FacestreamClient {
     const { blob, filename } = await toBlob(image, 0);
     form.append('image', blob, filename);
     const query = {};
+    if (options.qualityFilter) query.quality_filter = options.qualityFilter;
     if (options.topK !== undefined) query.top_k = options.topK;
     if (options.threshold !== undefined) query.threshold = options.threshold;
     if (options.minOffsets) {
@@ -123,32 +148,33 @@ export class FacestreamClient {
         ? options.minOffsets
         : Object.entries(options.minOffsets).map(([p, o]) => `${p}:${o}`).join(',');
     }
-    return this.#send('POST', '/identify', { body: form, query });
+    return this.#send('POST', this.#scoped('/identify', options.gallery), { body: form, query });
   }
 
-  /** @param {string} personId @returns {Promise<Person>} */
-  getPerson(personId) {
-    return this.#send('GET', `/persons/${seg(personId)}`);
+  /** @param {string} personId @param {InGallery} [options] @returns {Promise<Person>} */
+  getPerson(personId, { gallery } = {}) {
+    return this.#send('GET', this.#scoped(`/persons/${seg(personId)}`, gallery));
   }
 
-  /** @param {{limit?: number, offset?: number}} [page] @returns {Promise<PersonPage>} */
-  listPersons({ limit = 100, offset = 0 } = {}) {
-    return this.#send('GET', '/persons', { query: { limit, offset } });
+  /** @param {{limit?: number, offset?: number} & InGallery} [page] @returns {Promise<PersonPage>} */
+  listPersons({ limit = 100, offset = 0, gallery } = {}) {
+    return this.#send('GET', this.#scoped('/persons', gallery), { query: { limit, offset } });
   }
 
   /**
    * Erase a person: every face enrolled before this call leaves every index and the database.
    * The API answers 202 at once; `waitForErasure(accepted.erasure_id)` waits until it is done.
    * @param {string} personId
+   * @param {InGallery} [options]
    * @returns {Promise<ErasureAccepted>}
    */
-  deletePerson(personId) {
-    return this.#send('DELETE', `/persons/${seg(personId)}`);
+  deletePerson(personId, { gallery } = {}) {
+    return this.#send('DELETE', this.#scoped(`/persons/${seg(personId)}`, gallery));
   }
 
-  /** Erase one face (202 at once). @param {string} faceId @returns {Promise<ErasureAccepted>} */
-  deleteFace(faceId) {
-    return this.#send('DELETE', `/faces/${seg(faceId)}`);
+  /** Erase one face (202 at once). @param {string} faceId @param {InGallery} [options] @returns {Promise<ErasureAccepted>} */
+  deleteFace(faceId, { gallery } = {}) {
+    return this.#send('DELETE', this.#scoped(`/faces/${seg(faceId)}`, gallery));
   }
 
   /**
@@ -189,9 +215,9 @@ export class FacestreamClient {
     }
   }
 
-  /** @returns {Promise<Stats>} */
-  stats() {
-    return this.#send('GET', '/stats');
+  /** @param {InGallery} [options] @returns {Promise<Stats>} */
+  stats({ gallery } = {}) {
+    return this.#send('GET', this.#scoped('/stats', gallery));
   }
 
   /** Readiness; a 503 resolves to `{ready: false, ...}` rather than throwing. @returns {Promise<Health>} */
@@ -199,11 +225,66 @@ export class FacestreamClient {
     return this.#send('GET', '/health', { okStatuses: [503] });
   }
 
-  async #send(method, path, { body, query, okStatuses = [] } = {}) {
+  /**
+   * Create a gallery (an admin key for every gallery). What is left out is the deployment's:
+   * its pack, threshold, quality filters and index backend. Rejects with 409 `gallery_exists`
+   * when the id is taken.
+   * @param {string} galleryId 1-63 of [a-z0-9_-], starting with a letter or digit
+   * @param {{description?: string, pack?: string, threshold?: number,
+   *          qualityFilterEnroll?: QualityFilter, qualityFilterIdentify?: QualityFilter,
+   *          indexBackend?: string, indexOptions?: Record<string, number|string>}} [options]
+   * @returns {Promise<Gallery>}
+   */
+  createGallery(galleryId, options = {}) {
+    const body = { id: galleryId };
+    const given = {
+      description: options.description,
+      pack: options.pack,
+      threshold: options.threshold,
+      quality_filter_enroll: options.qualityFilterEnroll,
+      quality_filter_identify: options.qualityFilterIdentify,
+    };
+    for (const [k, v] of Object.entries(given)) if (v !== undefined) body[k] = v;
+    if (options.indexBackend !== undefined || options.indexOptions !== undefined) {
+      body.index = { backend: options.indexBackend ?? '', options: { ...(options.indexOptions ?? {}) } };
+    }
+    return this.#send('POST', '/galleries', { json: body });
+  }
+
+  /** The galleries this key may see. @returns {Promise<Gallery[]>} */
+  async listGalleries() {
+    return (await this.#send('GET', '/galleries')).galleries;
+  }
+
+  /** One gallery with its counts; rejects with 404 `unknown_gallery`. @param {string} galleryId @returns {Promise<Gallery>} */
+  getGallery(galleryId) {
+    return this.#send('GET', `/galleries/${seg(galleryId)}`);
+  }
+
+  /**
+   * Delete a gallery: an erasure of every face in it (202 at once, kind `gallery`); follow it
+   * with `waitForErasure()`. The `default` gallery cannot be deleted (409).
+   * @param {string} galleryId
+   * @returns {Promise<ErasureAccepted>}
+   */
+  deleteGallery(galleryId) {
+    return this.#send('DELETE', `/galleries/${seg(galleryId)}`);
+  }
+
+  /** Every replica rebuilds this gallery's index from the log (202). @param {string} galleryId @returns {Promise<GalleryReplay>} */
+  replayGallery(galleryId) {
+    return this.#send('POST', `/galleries/${seg(galleryId)}/replay`);
+  }
+
+  async #send(method, path, { body, json, query, okStatuses = [] } = {}) {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, String(v));
     const headers = { Accept: 'application/json' };
     if (this.apiKey) headers['X-API-Key'] = this.apiKey;
+    if (json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    }
     let response;
     try {
       response = await this.fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });

@@ -164,6 +164,139 @@ describe('erasure (hermetic)', () => {
   });
 });
 
+function galleryBody(id = 'watchlist', counts = {}) {
+  return {
+    id, description: 'Persons of interest, site A', pack: 'default', threshold: 0.5,
+    quality_filter_enroll: 'medium', quality_filter_identify: 'none',
+    index: { backend: 'faiss-ivfpq', options: { nlist: 64, m: 16 } }, generation: 0, state: 'active',
+    created_by: 'key-1a2b', created_at: '2026-11-30T18:02:11.120000+00:00', ...counts,
+  };
+}
+
+/** A fetch that records method, url and body and answers 200 {} (or what `answer` returns). */
+function recordingFetch(seen, answer = () => [200, {}]) {
+  return async (url, init) => {
+    seen.push({ method: init.method, url: String(url), headers: init.headers, body: init.body });
+    const [status, body] = answer(String(url), init);
+    return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  };
+}
+
+async function useEveryGalleryRoute(fs) {
+  await fs.enroll('jane.doe', [new Uint8Array([1])], { qualityFilter: 'high' });
+  await fs.identify(new Uint8Array([1]), { topK: 2 });
+  await fs.getPerson('jane.doe');
+  await fs.listPersons({ limit: 10 });
+  await fs.deletePerson('jane.doe');
+  await fs.deleteFace(FACE_ID);
+  await fs.stats();
+  await fs.health();
+  await fs.erasure(ERASURE_ID);
+}
+
+describe('galleries (hermetic)', () => {
+  it('a client without a gallery uses the routes without one', async () => {
+    const seen = [];
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', fetch: recordingFetch(seen) });
+    assert.equal(fs.gallery, null);
+    await useEveryGalleryRoute(fs);
+    assert.deepEqual(seen.map((r) => `${r.method} ${r.url.replace('http://api.test', '')}`), [
+      'POST /enroll/jane.doe?quality_filter=high',
+      'POST /identify?top_k=2',
+      'GET /persons/jane.doe',
+      'GET /persons?limit=10&offset=0',
+      'DELETE /persons/jane.doe',
+      `DELETE /faces/${FACE_ID}`,
+      'GET /stats',
+      'GET /health',
+      `GET /erasures/${ERASURE_ID}`,
+    ]);
+  });
+
+  it('a gallery client scopes every gallery route but health and receipts', async () => {
+    const seen = [];
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', apiKey: 'k', gallery: 'watchlist', fetch: recordingFetch(seen) });
+    await useEveryGalleryRoute(fs);
+    assert.deepEqual(seen.map((r) => `${r.method} ${r.url.replace('http://api.test', '')}`), [
+      'POST /galleries/watchlist/enroll/jane.doe?quality_filter=high',
+      'POST /galleries/watchlist/identify?top_k=2',
+      'GET /galleries/watchlist/persons/jane.doe',
+      'GET /galleries/watchlist/persons?limit=10&offset=0',
+      'DELETE /galleries/watchlist/persons/jane.doe',
+      `DELETE /galleries/watchlist/faces/${FACE_ID}`,
+      'GET /galleries/watchlist/stats',
+      'GET /health',
+      `GET /erasures/${ERASURE_ID}`,
+    ]);
+    assert.ok(seen.every((r) => r.headers['X-API-Key'] === 'k'));
+  });
+
+  it("a call's gallery overrides the client's, and ids are escaped", async () => {
+    const seen = [];
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', gallery: 'watchlist', fetch: recordingFetch(seen) });
+    await fs.identify(new Uint8Array([1]), { gallery: 'staff', qualityFilter: 'medium' });
+    await fs.enroll('jane.doe', [new Uint8Array([1])], { gallery: 'default' });
+    await fs.stats({ gallery: 'a/b' });
+    await new FacestreamClient({ baseUrl: 'http://api.test', fetch: recordingFetch(seen) }).deletePerson('jane.doe', { gallery: 'site-b_2' });
+    assert.deepEqual(seen.map((r) => `${r.method} ${r.url.replace('http://api.test', '')}`), [
+      'POST /galleries/staff/identify?quality_filter=medium',
+      'POST /galleries/default/enroll/jane.doe',
+      'GET /galleries/a%2Fb/stats',
+      'DELETE /galleries/site-b_2/persons/jane.doe',
+    ]);
+  });
+
+  it('createGallery sends JSON with only what is given', async () => {
+    const seen = [];
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', apiKey: 'admin', fetch: recordingFetch(seen, () => [201, galleryBody()]) });
+    const created = await fs.createGallery('watchlist', {
+      description: 'Persons of interest, site A', threshold: 0.5, qualityFilterEnroll: 'medium',
+      indexBackend: 'faiss-ivfpq', indexOptions: { nlist: 64, m: 16 },
+    });
+    await fs.createGallery('bare');
+    await fs.createGallery('tuned', { indexOptions: { nprobe: 8 } });
+    assert.ok(seen.every((r) => r.method === 'POST' && r.url === 'http://api.test/galleries'));
+    assert.ok(seen.every((r) => r.headers['Content-Type'] === 'application/json'));
+    assert.deepEqual(seen.map((r) => JSON.parse(r.body)), [
+      {
+        id: 'watchlist', description: 'Persons of interest, site A', threshold: 0.5, quality_filter_enroll: 'medium',
+        index: { backend: 'faiss-ivfpq', options: { nlist: 64, m: 16 } },
+      },
+      { id: 'bare' },
+      { id: 'tuned', index: { backend: '', options: { nprobe: 8 } } },
+    ]);
+    assert.deepEqual(created, galleryBody());
+  });
+
+  it('createGallery rejects with gallery_exists', async () => {
+    const fs = new FacestreamClient({ baseUrl: 'http://api.test', fetch: fakeFetch(409, { code: 'gallery_exists', message: 'taken' }) });
+    await assert.rejects(fs.createGallery('watchlist'), (e) => e instanceof FacestreamError && e.status === 409 && e.code === 'gallery_exists');
+  });
+
+  it('lists, reads, replays and deletes galleries by the id given', async () => {
+    const seen = [];
+    const answers = {
+      'GET http://api.test/galleries': [200, { galleries: [galleryBody('default'), galleryBody()] }],
+      'GET http://api.test/galleries/watchlist': [200, galleryBody('watchlist', { persons: 3, faces: 11 })],
+      'POST http://api.test/galleries/watchlist/replay': [202, { gallery: 'watchlist', generation: 1 }],
+      'DELETE http://api.test/galleries/watchlist': [202, { ...accepted('gallery'), kind: 'gallery', gallery: 'watchlist', person_id: null }],
+      'GET http://api.test/galleries/nowhere': [404, { code: 'unknown_gallery', message: 'no' }],
+    };
+    const fs = new FacestreamClient({
+      baseUrl: 'http://api.test', gallery: 'staff', fetch: recordingFetch(seen, (url, init) => answers[`${init.method} ${url}`]),
+    });
+    const listed = await fs.listGalleries();
+    assert.deepEqual(listed.map((g) => g.id), ['default', 'watchlist']);
+    const one = await fs.getGallery('watchlist');
+    assert.deepEqual([one.persons, one.faces], [3, 11]);
+    assert.deepEqual(await fs.replayGallery('watchlist'), { gallery: 'watchlist', generation: 1 });
+    const erasure = await fs.deleteGallery('watchlist');
+    assert.deepEqual([erasure.kind, erasure.gallery, erasure.receipt], ['gallery', 'watchlist', `/erasures/${ERASURE_ID}`]);
+    await assert.rejects(fs.getGallery('nowhere'), (e) => e.status === 404 && e.code === 'unknown_gallery');
+    assert.equal(seen.length, 5);
+  });
+});
+
 async function photosOf(person) {
   const folder = join(FACES, 'people', person);
   return (await readdir(folder)).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().map((f) => join(folder, f));
