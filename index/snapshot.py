@@ -6,8 +6,9 @@ offset to read), so it replays only the tail. Layout of ``directory``::
 
     CURRENT                      name of the live snapshot (replaced atomically)
     snapshot-<ns>-<hex>/         the live snapshot
-        manifest.json            SnapshotManifest: what it is; a CRC-32 of every 64 MiB of each file
-        payload/...              what the backend's ``save`` wrote
+        manifest.json            SnapshotManifest: what it is (one entry per gallery: backend,
+                                 model, size, generation); a CRC-32 of every 64 MiB of each file
+        payload/<gallery>/...    what each gallery's backend ``save`` wrote
     .tmp-<hex>/                  a snapshot being written (or left by a crash: ignored)
 
 A snapshot is written into ``.tmp-*``, every file and directory fsynced, renamed to
@@ -27,6 +28,7 @@ import shutil
 import time
 import uuid
 import zlib
+from collections.abc import Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,10 +43,13 @@ from index import registry
 from index.base import Saveable, VectorIndex
 from index.pacing import throttle
 
-FORMAT_VERSION = 2  # 2: a CRC-32 per 64 MiB chunk of each file (1: one sha256 per file)
+# 3: one index per gallery (2: one index; a CRC-32 per 64 MiB chunk of each file; 1: sha256)
+FORMAT_VERSION = 3
+DEFAULT_GALLERY = "default"  # what a single index is saved as
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 PAYLOAD = "payload"
+_GALLERY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # schemas.events.GALLERY_ID_PATTERN
 _SNAPSHOT_NAME = re.compile(r"^snapshot-[0-9]{20}-[0-9a-f]{8}$")
 _TMP_PREFIX = ".tmp-"
 _CHUNK = 1 << 20
@@ -95,57 +100,98 @@ class FileDigest(BaseModel):
         return self
 
 
-class SnapshotManifest(BaseModel):
+class GalleryEntry(BaseModel):
+    """One gallery's index in a snapshot: under ``payload/<gallery>/``."""
+
     model_config = ConfigDict(frozen=True)
 
-    format_version: int
     backend: str
     model_id: str
     dim: int = Field(ge=1)
     size: int = Field(ge=0)
     persons: int = Field(ge=0)
+    generation: int = Field(default=0, ge=0)
+
+
+class SnapshotManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int
+    galleries: dict[str, GalleryEntry]
     topic: str
     offsets: dict[int, int] = Field(description="partition -> next offset to read")
     created_at: datetime
     files: dict[str, FileDigest] = Field(description="payload path (posix, relative) -> digest")
 
+    @property
+    def size(self) -> int:
+        return sum(g.size for g in self.galleries.values())
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedSnapshot:
-    index: VectorIndex
+    indexes: dict[str, VectorIndex]  # gallery -> its index
     offsets: dict[int, int]
     manifest: SnapshotManifest
 
+    @property
+    def index(self) -> VectorIndex:
+        """The default gallery's index (or the only one): a snapshot of a single index."""
+        if DEFAULT_GALLERY in self.indexes or len(self.indexes) != 1:
+            return self.indexes[DEFAULT_GALLERY]
+        return next(iter(self.indexes.values()))
+
+    @property
+    def generations(self) -> dict[str, int]:
+        return {g: entry.generation for g, entry in self.manifest.galleries.items()}
+
 
 def write_snapshot(
-    index: Saveable, directory: Path, *, offsets: dict[int, int], topic: str
+    indexes: Saveable | Mapping[str, Saveable],
+    directory: Path,
+    *,
+    offsets: dict[int, int],
+    topic: str,
+    generations: Mapping[str, int] | None = None,
 ) -> SnapshotManifest:
-    """Persist ``index`` with the offsets it reflects; returns the manifest written.
+    """Persist the indexes (one per gallery; a single index is the default gallery's) with the
+    offsets they reflect; returns the manifest written.
 
-    ``offsets`` maps each partition of ``topic`` to the next offset to read. Pass a frozen view
-    (``LabelledIndex.frozen()``) taken between applied batches, or an index that does not change
-    while it is being saved.
+    ``offsets`` maps each partition of ``topic`` to the next offset to read. Pass frozen views
+    (``LabelledIndex.frozen()``) taken between applied batches, or indexes that do not change
+    while they are being saved.
     """
+    galleries = dict(indexes) if isinstance(indexes, Mapping) else {DEFAULT_GALLERY: indexes}
     for partition, offset in offsets.items():
         if not _is_int(partition) or not _is_int(offset) or partition < 0 or offset < 0:
             raise FacestreamError(
                 ErrorCode.INVALID_PARAMETER, f"offset {partition!r}: {offset!r} is not valid"
             )
+    for gallery in galleries:
+        if not _GALLERY_NAME.match(gallery):
+            raise FacestreamError(ErrorCode.INVALID_PARAMETER, f"gallery {gallery!r} is not a valid name")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"snapshot-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
     tmp = directory / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        index.save(tmp / PAYLOAD)
-        stats = index.stats()
+        entries = {}
+        (tmp / PAYLOAD).mkdir()
+        for gallery, index in galleries.items():
+            index.save(tmp / PAYLOAD / gallery)
+            stats = index.stats()
+            entries[gallery] = GalleryEntry(
+                backend=index.backend,
+                model_id=index.model_id,
+                dim=index.dim,
+                size=stats.size,
+                persons=stats.persons,
+                generation=(generations or {}).get(gallery, 0),
+            )
         manifest = SnapshotManifest(
             format_version=FORMAT_VERSION,
-            backend=index.backend,
-            model_id=index.model_id,
-            dim=index.dim,
-            size=stats.size,
-            persons=stats.persons,
+            galleries=entries,
             topic=topic,
             offsets={int(p): int(o) for p, o in offsets.items()},
             created_at=datetime.now(UTC),
@@ -169,49 +215,61 @@ def write_snapshot(
 def read_snapshot(
     directory: Path,
     *,
-    expected_model_id: str,
     expected_topic: str,
+    expected_model_id: str | None = None,
     expected_backend: str | None = None,
 ) -> LoadedSnapshot:
-    """Load the live snapshot, or raise ``SnapshotUnusable`` saying why it cannot be served."""
+    """Load the live snapshot, or raise ``SnapshotUnusable`` saying why it cannot be served.
+
+    ``expected_model_id`` and ``expected_backend`` are checked against the default gallery's
+    index (the deployment's own); a caller checks the others against their definitions.
+    """
     directory = Path(directory)
     snapshot = _live_snapshot(directory)
     manifest = _read_manifest(snapshot)
-    if manifest.format_version != FORMAT_VERSION:
-        raise SnapshotUnusable(
-            UnusableReason.INCOMPATIBLE,
-            f"format version {manifest.format_version}, this build reads {FORMAT_VERSION}",
-        )
+    default = manifest.galleries.get(DEFAULT_GALLERY)
     foreign = [
         f"{what} {got!r} (expected {want!r})"
         for what, got, want in (
-            ("model", manifest.model_id, expected_model_id),
-            ("topic", manifest.topic, expected_topic),
-            ("backend", manifest.backend, expected_backend or manifest.backend),
+            ("model", default.model_id if default else None, expected_model_id),
+            ("backend", default.backend if default else None, expected_backend),
         )
-        if got != want
+        if want is not None and default is not None and got != want
     ]
-    if manifest.backend not in registry.names():
-        foreign.append(f"backend {manifest.backend!r} is not registered")
+    if manifest.topic != expected_topic:
+        foreign.append(f"topic {manifest.topic!r} (expected {expected_topic!r})")
+    known = registry.names()
+    foreign += [
+        f"backend {entry.backend!r} is not registered"
+        for entry in manifest.galleries.values()
+        if entry.backend not in known
+    ]
     if foreign:
         raise SnapshotUnusable(UnusableReason.FOREIGN, f"{snapshot.name}: " + "; ".join(foreign))
-    # Every byte is checked before the index is handed out; the checking (zlib releases the
-    # GIL) runs on threads while the backend parses what it saved meanwhile.
+    # Every byte is checked before the indexes are handed out; the checking (zlib releases the
+    # GIL) runs on threads while the backends parse what they saved meanwhile.
+    indexes: dict[str, VectorIndex] = {}
     with ThreadPoolExecutor(max_workers=_VERIFY_THREADS, thread_name_prefix="verify") as pool:
         verified = pool.submit(_verify_payload, snapshot / PAYLOAD, manifest.files, pool)
-        try:
-            index: VectorIndex | None = registry.load(manifest.backend, snapshot / PAYLOAD)
-            failure: Exception | None = None
-        except Exception as exc:
-            index, failure = None, exc
+        failure: Exception | None = None
+        for gallery, entry in manifest.galleries.items():
+            try:
+                indexes[gallery] = registry.load(entry.backend, snapshot / PAYLOAD / gallery)
+            except Exception as exc:
+                failure = exc
+                break
         verified.result()  # raises SnapshotUnusable first: a checksum names the cause best
-    if index is None:
+    if failure is not None:
         raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot.name}: {failure}") from failure
-    got = (index.backend, index.model_id, index.dim, len(index))
-    want = (manifest.backend, manifest.model_id, manifest.dim, manifest.size)
-    if got != want:
-        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot.name}: loaded {got}, manifest says {want}")
-    return LoadedSnapshot(index=index, offsets=dict(manifest.offsets), manifest=manifest)
+    for gallery, entry in manifest.galleries.items():
+        index = indexes[gallery]
+        got = (index.backend, index.model_id, index.dim, len(index))
+        want = (entry.backend, entry.model_id, entry.dim, entry.size)
+        if got != want:
+            raise SnapshotUnusable(
+                UnusableReason.CORRUPT, f"{snapshot.name}: {gallery}: loaded {got}, manifest says {want}"
+            )
+    return LoadedSnapshot(indexes=indexes, offsets=dict(manifest.offsets), manifest=manifest)
 
 
 # --- reading
@@ -234,11 +292,20 @@ def _live_snapshot(directory: Path) -> Path:
 
 def _read_manifest(snapshot: Path) -> SnapshotManifest:
     try:
-        raw = (snapshot / MANIFEST).read_bytes()
-        return SnapshotManifest.model_validate(json.loads(raw))
+        raw = json.loads((snapshot / MANIFEST).read_bytes())
     except FileNotFoundError:
         raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot} has no manifest") from None
-    except (OSError, ValueError, ValidationError) as exc:
+    except (OSError, ValueError) as exc:
+        raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot / MANIFEST} is unreadable: {exc}") from exc
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and version != FORMAT_VERSION:
+        # An older build's snapshot (one index, no galleries): rebuilt from the log once.
+        raise SnapshotUnusable(
+            UnusableReason.INCOMPATIBLE, f"format version {version}, this build reads {FORMAT_VERSION}"
+        )
+    try:
+        return SnapshotManifest.model_validate(raw)
+    except ValidationError as exc:
         raise SnapshotUnusable(UnusableReason.CORRUPT, f"{snapshot / MANIFEST} is unreadable: {exc}") from exc
 
 

@@ -1,12 +1,22 @@
-"""Folding embeddings-log records into index changes: shared by the replica and `replay`."""
+"""Folding embeddings-log records into index changes, per gallery: shared by the replica and
+`replay`. One record at a time here (the live tail); many at once in ``bulk_fold`` (rebuilds).
+
+A record belongs to the gallery its `gallery` header names (absent: the default gallery; a
+JSON record of before the binary format says it in its payload). ``Expect`` answers, for a
+gallery, the model id and dim its index holds, or None for a gallery this reader does not
+index (unknown, being deleted, not wanted): such records are skipped, neither applied nor
+dead-lettered. A tombstone carries its key only: the replica routes it to the gallery that
+holds the face (``ReplicaState``).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from aiokafka.structs import ConsumerRecord
 
 from core import embedding_records
 from core.errors import ErrorCode, FacestreamError
@@ -14,73 +24,164 @@ from core.kafka import decode
 from core.vectors import from_embedding
 from index.base import VectorIndex
 from schemas.envelope import Header
-from schemas.events import Embedding, FaceEmbedded
+from schemas.events import DEFAULT_GALLERY, Embedding, FaceEmbedded
+
+# gallery -> (model id, dim) of its index, or None where it is not indexed here.
+Expect = Callable[[str], "tuple[str, int] | None"]
+
+
+def only_default(model_id: str, dim: int) -> Expect:
+    """The expectation of a reader of the default gallery alone (before galleries, `replay`)."""
+    return lambda gallery: (model_id, dim) if gallery == DEFAULT_GALLERY else None
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    face_id: str
+    gallery: str
+    person_id: str
+    vector: np.ndarray
+
+
+def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Expect) -> Upsert | str | None:
+    """One record's intent: an ``Upsert``, a face id to remove (a tombstone), or None (a gallery
+    not indexed here). Raises FacestreamError for a record to dead-letter."""
+    if value is None:
+        return key.decode() if key else ""
+    named = dict(headers or ())
+    if key and embedding_records.is_binary(value):
+        person, model = named.get(Header.PERSON_ID), named.get(Header.MODEL_ID)
+        if person is not None and model is not None:
+            gallery = _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
+            expected = expect(gallery)
+            if expected is None:
+                return None
+            _check_model(model.decode(), expected[0])
+            vector = _check_dim(embedding_records.vector(value), expected[1])
+            return Upsert(key.decode(), gallery, person.decode(), checked(vector))
+    fact = decode(value, FaceEmbedded).payload
+    gallery = _str(named.get(Header.GALLERY)) or fact.gallery
+    expected = expect(gallery)
+    if expected is None:
+        return None
+    _check_model(fact.embedding.model.id, expected[0])
+    vector = _check_dim(usable_vector(fact.embedding), expected[1])
+    return Upsert(fact.face_id, gallery, fact.person_id, vector)
+
+
+def _check_dim(vector: np.ndarray, dim: int) -> np.ndarray:
+    if dim and len(vector) != dim:  # dim 0: the caller does not check
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"embedding of dim {len(vector)}, index dim {dim}")
+    return vector
+
+
+def _str(value: bytes | None) -> str | None:
+    return value.decode() if value else None
+
+
+def _check_model(got: str, want: str) -> None:
+    if got != want:
+        # Another pack's vectors belong in another index.
+        raise FacestreamError(ErrorCode.MODEL_MISMATCH, f"model {got} != index model {want}")
+
+
+@dataclass
+class GalleryUpserts:
+    """Faces to add (or replace) in one gallery's index: parallel ids and ``(n, dim)`` rows."""
+
+    faces: list[str]
+    persons: list[str]
+    vectors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+
+@dataclass
+class FoldedBatch:
+    """What a batch of records does to the indexes: the last write per face wins."""
+
+    upserts: dict[str, GalleryUpserts] = field(default_factory=dict)
+    removals: list[str] = field(default_factory=list)  # routed to their gallery by the replica
+
+    def __len__(self) -> int:
+        return sum(len(u) for u in self.upserts.values()) + len(self.removals)
 
 
 @dataclass
 class PendingChanges:
-    """Log records folded by key before touching the index: the last write per face wins."""
+    """Log records folded by key before touching the indexes: the last write per face wins."""
 
     upserts: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
     removals: set[str] = field(default_factory=set)
+    galleries: dict[str, str] = field(default_factory=dict)  # face -> gallery, when not the default
 
-    def upsert(self, face_id: str, person_id: str, vector: np.ndarray) -> None:
+    def upsert(
+        self, face_id: str, person_id: str, vector: np.ndarray, gallery: str = DEFAULT_GALLERY
+    ) -> None:
         self.removals.discard(face_id)
         self.upserts[face_id] = (person_id, vector)
+        if gallery == DEFAULT_GALLERY:
+            self.galleries.pop(face_id, None)
+        else:
+            self.galleries[face_id] = gallery
 
     def remove(self, face_id: str) -> None:
         self.upserts.pop(face_id, None)
+        self.galleries.pop(face_id, None)
         self.removals.add(face_id)
 
-    def fold(self, record: ConsumerRecord[bytes, bytes], *, model_id: str, dim: int | None = None) -> None:
-        """Apply one record's intent; raises FacestreamError for a record to dead-letter."""
-        if record.value is None:
-            self.remove(record.key.decode() if record.key else "")
-            return
-        if dim is not None and self._fold_binary(record, model_id=model_id, dim=dim):
-            return
-        fact = decode(record.value, FaceEmbedded).payload
-        if fact.embedding.model.id != model_id:
-            # Another pack's vectors belong in another index (another topic).
-            raise FacestreamError(
-                ErrorCode.MODEL_MISMATCH, f"model {fact.embedding.model.id} != index model {model_id}"
-            )
-        self.upsert(fact.face_id, fact.person_id, usable_vector(fact.embedding))
+    def fold(
+        self,
+        record: Any,
+        *,
+        model_id: str | None = None,
+        dim: int | None = None,
+        expect: Expect | None = None,
+    ) -> None:
+        """Apply one record's intent; raises FacestreamError for a record to dead-letter.
 
-    def _fold_binary(self, record: ConsumerRecord[bytes, bytes], *, model_id: str, dim: int) -> bool:
-        """The rebuild's hot path: key, headers and the vector at its fixed offset, no parsing.
-        False when the record is not a binary one with its headers (the full decode follows)."""
-        if not (record.key and embedding_records.is_binary(record.value)):
-            return False
-        headers = dict(record.headers or ())
-        person, model = headers.get(Header.PERSON_ID), headers.get(Header.MODEL_ID)
-        if person is None or model is None:
-            return False
-        if model.decode() != model_id:
-            raise FacestreamError(
-                ErrorCode.MODEL_MISMATCH, f"model {model.decode()} != index model {model_id}"
+        ``expect`` says which galleries are indexed; without it, the default gallery alone,
+        of ``model_id`` and ``dim``.
+        """
+        if expect is None:
+            if model_id is None:
+                raise ValueError("fold needs expect, or the default gallery's model_id")
+            expect = only_default(model_id, dim or 0)  # dim 0: not checked
+        found = read_record(record.key, record.value, record.headers, expect)
+        if isinstance(found, Upsert):
+            self.upsert(found.face_id, found.person_id, found.vector, found.gallery)
+        elif isinstance(found, str):
+            self.remove(found)
+
+    def folded(self) -> FoldedBatch:
+        batch = FoldedBatch(removals=sorted(self.removals))
+        by_gallery: dict[str, list[str]] = {}
+        for face_id in self.upserts:
+            by_gallery.setdefault(self.galleries.get(face_id, DEFAULT_GALLERY), []).append(face_id)
+        for gallery, faces in by_gallery.items():
+            batch.upserts[gallery] = GalleryUpserts(
+                faces,
+                [self.upserts[f][0] for f in faces],
+                np.stack([self.upserts[f][1] for f in faces]),
             )
-        vector = embedding_records.vector(record.value)
-        if len(vector) != dim:
-            raise FacestreamError(
-                ErrorCode.INVALID_MESSAGE, f"embedding of dim {len(vector)}, index dim {dim}"
-            )
-        self.upsert(record.key.decode(), person.decode(), checked(vector))
-        return True
+        return batch
 
     def apply(self, index: VectorIndex) -> None:
-        if self.removals:
-            index.remove(self.removals)
-        if self.upserts:
-            face_ids = list(self.upserts)
-            index.add(
-                face_ids,
-                [self.upserts[f][0] for f in face_ids],
-                np.stack([self.upserts[f][1] for f in face_ids]),
-            )
+        """Apply to one index (a reader of one gallery)."""
+        apply_to(index, self.folded(), only=None)
 
     def __len__(self) -> int:
         return len(self.upserts) + len(self.removals)
+
+
+def apply_to(index: VectorIndex, batch: FoldedBatch, *, only: str | None) -> None:
+    """Apply a batch to one index: every gallery's upserts (``only`` None) or one gallery's."""
+    if batch.removals:
+        index.remove(batch.removals)
+    for gallery, upserts in batch.upserts.items():
+        if (only is None or gallery == only) and len(upserts):
+            index.add(upserts.faces, upserts.persons, upserts.vectors)
 
 
 def usable_vector(embedding: Embedding) -> np.ndarray:

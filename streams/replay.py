@@ -1,6 +1,10 @@
 """`facestream replay`: build an index (of any backend) from the compacted embeddings log,
 snapshot it for a new replica id, and leave the serving replicas alone.
 
+With a gallery, only that gallery's records are kept (a replica rebuilds one gallery the same
+way, in place, when the gallery's definition gets a new generation). The log is read in bulk
+(``bulk_log``, ``bulk_fold``).
+
 The swap is then a start and a stop: start a replica with the new id (and backend) — it
 loads the snapshot, replays only the tail, and joins the query group once caught up — then
 stop the old one. Nothing in the API or the workers changes.
@@ -8,23 +12,23 @@ stop the old one. Nothing in the API or the workers changes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.errors import FacestreamError
-from core.kafka import LogCut, make_consumer
+from core.kafka import make_consumer, partitions_of
 from core.logging import get_logger
 from core.settings import Settings
 from index import registry
 from index.base import VectorIndex
 from index.snapshot import write_snapshot
-from schemas.events import ModelInfo
-from streams.log_fold import PendingChanges
+from schemas.events import DEFAULT_GALLERY, ModelInfo
+from streams.bulk_fold import fold_bulk
+from streams.bulk_log import cut_ends, read_cut
+from streams.log_fold import apply_to
 
 log = get_logger(__name__)
-
-BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class ReplayReport:
     seconds: float
     records_per_s: float
     offsets: dict[int, int]
+    gallery: str = DEFAULT_GALLERY
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -50,36 +55,61 @@ class BuiltIndex:
     skipped: int
 
 
-async def build_from_log(settings: Settings, model: ModelInfo, *, backend: str) -> BuiltIndex:
-    """Fold every partition of the embeddings topic, up to the end offsets seen at start."""
+def fold_into(
+    settings: Settings,
+    index: VectorIndex,
+    *,
+    gallery: str,
+    starts: dict[int, int],
+    ends: dict[int, int],
+) -> tuple[int, int]:
+    """Fold the records of ``gallery`` between ``starts`` and ``ends`` into ``index``, in bulk
+    (blocking: run it on a thread); returns (records read, records skipped as poison)."""
+    wanted = (index.model_id, index.dim)
+
+    def expect(name: str) -> tuple[str, int] | None:
+        return wanted if name == gallery else None
+
+    records = skipped = 0
+    for batch in read_cut(settings, settings.topics.embeddings, starts, ends):
+        records += len(batch)
+        folded = fold_bulk(batch, expect)
+        for position, exc in folded.errors:
+            skipped += 1
+            log.warning("replay_skipped", offset=batch.offsets[position], reason=exc.code.value)
+        apply_to(index, folded.batch, only=gallery)
+    return records, skipped
+
+
+async def build_from_log(
+    settings: Settings, model: ModelInfo, *, backend: str, gallery: str = DEFAULT_GALLERY
+) -> BuiltIndex:
+    """Fold every partition of the embeddings topic, up to the end offsets seen at start,
+    keeping the records of ``gallery`` only."""
     topic = settings.topics.embeddings
     options = settings.index_options if backend == settings.index_backend else {}
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
-    cut = LogCut(consumer, topic)
-    records = skipped = 0
     try:
-        async for batch in cut.batches(max_records=BATCH):
-            pending = PendingChanges()
-            for record in batch:
-                records += 1
-                try:
-                    pending.fold(record, model_id=model.id, dim=model.dim)
-                except FacestreamError as exc:
-                    skipped += 1
-                    log.warning("replay_skipped", offset=record.offset, reason=exc.code.value)
-            pending.apply(index)
+        partitions = await partitions_of(consumer, topic)
     finally:
         await consumer.stop()
-    return BuiltIndex(index, cut.ends, records, skipped)
+    ends = await asyncio.to_thread(cut_ends, settings, topic, partitions)
+    records, skipped = await asyncio.to_thread(
+        fold_into, settings, index, gallery=gallery, starts=dict.fromkeys(partitions, 0), ends=ends
+    )
+    return BuiltIndex(index, ends, records, skipped)
 
 
-async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: Path) -> ReplayReport:
-    """Build an index from the log and snapshot it (with the offsets it reflects) at `target`."""
+async def replay(
+    settings: Settings, model: ModelInfo, *, backend: str, target: Path, gallery: str = DEFAULT_GALLERY
+) -> ReplayReport:
+    """Build one gallery's index from the log and snapshot it (with the offsets it reflects) at
+    `target`."""
     started = time.perf_counter()
-    built = await build_from_log(settings, model, backend=backend)
-    write_snapshot(built.index, target, offsets=built.offsets, topic=settings.topics.embeddings)
+    built = await build_from_log(settings, model, backend=backend, gallery=gallery)
+    write_snapshot({gallery: built.index}, target, offsets=built.offsets, topic=settings.topics.embeddings)
     seconds = time.perf_counter() - started
     return ReplayReport(
         backend=backend,
@@ -90,4 +120,5 @@ async def replay(settings: Settings, model: ModelInfo, *, backend: str, target: 
         seconds=round(seconds, 3),
         records_per_s=round(built.records / seconds, 1) if seconds else 0.0,
         offsets=built.offsets,
+        gallery=gallery,
     )

@@ -1,12 +1,14 @@
 """Index replica: rebuilds its index from the compacted embeddings log and answers identify queries.
 
-Four small pieces around one index state (``replica_state``), each its own task:
+Small pieces around one index state (``replica_state``: one index per gallery), each its own task:
   * ``LogFollower`` (``replica_log``): snapshot + tail restore, then applies the log;
   * ``QueryServer`` (``replica_serve``): joins the query group only once caught up, answers
     what each poll brings as one batch, read-your-writes ``min_offsets``, dead letters;
   * ``Snapshotter`` (``replica_snapshot``): a copy-on-write view, written while searches and
     applying go on;
-  * ``StatusPublisher`` (``replica_status``): status heartbeats and metrics.
+  * ``StatusPublisher`` (``replica_status``): status heartbeats and metrics;
+  * ``GalleryKeeper`` (``replica_galleries``): follows the galleries topic (``GalleryCatalog``):
+    drops a deleted gallery's index, rebuilds one gallery whose definition changed.
 This class only starts them, and stops them in order.
 """
 
@@ -17,26 +19,48 @@ import contextlib
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from core.errors import FacestreamError
+from core.gallery_catalog import GalleryCatalog
 from core.kafka import make_consumer, make_producer
 from core.metrics import Metrics
 from core.settings import Settings
-from index import registry
-from schemas.events import ModelInfo, ReplicaStatus
-from streams.replica_log import LogFollower
+from engine.factory import model_info
+from engine.packs import get_pack
+from schemas.events import DEFAULT_GALLERY, ModelInfo, ReplicaStatus
+from streams.replica_galleries import GalleryKeeper
+from streams.replica_log import LogFollower, PackModels
 from streams.replica_serve import QueryServer
 from streams.replica_snapshot import Snapshotter
 from streams.replica_state import ReplicaState
 from streams.replica_status import StatusPublisher
 
+_GALLERY_CHECK_S = 1.0  # how often the galleries topic is read for deletions and rebuilds
+
+
+def pack_models(settings: Settings, model: ModelInfo) -> PackModels:
+    """The model of a gallery's pack: the replica's own, or one the engine knows by name."""
+
+    def model_of(pack: str) -> ModelInfo | None:
+        if pack == settings.model_pack:
+            return model
+        try:
+            return model_info(get_pack(pack))
+        except FacestreamError:
+            return None
+
+    return model_of
+
 
 class IndexReplica:
     def __init__(self, settings: Settings, metrics: Metrics, model: ModelInfo) -> None:
         self.settings = settings
-        index = registry.create(
-            settings.index_backend, dim=model.dim, model_id=model.id, **settings.index_options
+        self.catalog = GalleryCatalog(settings)
+        self.state = ReplicaState()
+        self.follower = LogFollower(
+            settings, metrics, model, self.state, catalog=self.catalog, models=pack_models(settings, model)
         )
-        self.state = ReplicaState(index=index)
-        self.follower = LogFollower(settings, metrics, model, self.state)
+        self.state.hold(DEFAULT_GALLERY, self.follower.default_index())
+        self.keeper = GalleryKeeper(settings, self.state, self.follower)
         self.server = QueryServer(settings, metrics, model, self.state)
         self.snapshots = Snapshotter(self.state, self.follower.snapshot_dir, settings.topics.embeddings)
         self.publisher = StatusPublisher(settings, metrics, model.id, self.state)
@@ -52,8 +76,11 @@ class IndexReplica:
         await log_consumer.start()
         tasks: list[asyncio.Task[None]] = []
         try:
+            await self.catalog.start()
             await self.follower.restore(log_consumer)
+            await self.keeper.reconcile(self.catalog.registry)
             tasks = [
+                asyncio.create_task(self._keep_galleries(), name="galleries"),
                 asyncio.create_task(self._follow(log_consumer, producer), name="apply"),
                 asyncio.create_task(self.server.run(producer), name="serve"),
                 asyncio.create_task(self.snapshots.run(self.settings.snapshot_interval_s), name="snapshot"),
@@ -73,6 +100,12 @@ class IndexReplica:
             await self.follower.step(consumer, producer)
             self.publisher.observe()
 
+    async def _keep_galleries(self) -> None:
+        while True:
+            await asyncio.sleep(_GALLERY_CHECK_S)
+            await self.catalog.refresh()
+            await self.keeper.reconcile(self.catalog.registry)
+
     async def _shutdown(self, producer: AIOKafkaProducer, log_consumer: AIOKafkaConsumer) -> None:
         self.snapshots.close()  # a snapshot being written finishes first
         with contextlib.suppress(Exception):
@@ -82,3 +115,5 @@ class IndexReplica:
         await self.server.stop()
         await log_consumer.stop()
         await producer.stop()
+        with contextlib.suppress(Exception):
+            await self.catalog.stop()

@@ -1,43 +1,109 @@
 """Following the embeddings log: restore from the latest usable snapshot, then apply the tail.
 
-Startup loads the snapshot (the index plus the log offsets it reflects) and seeks each
-partition there; without a usable one it reads every partition from the beginning. The index
-is ready once it has applied up to the high-water marks seen at startup. Records the index
-cannot hold are dead-lettered, never fatal.
+Startup loads the snapshot (every gallery's index plus the log offsets they reflect); the tail
+it does not cover (all of the log without a usable snapshot) is read in bulk with librdkafka
+(``bulk_log``, ``bulk_fold``) up to the high-water marks seen at startup; the index is then
+ready, and the live tail is followed with aiokafka. Records the index cannot hold are
+dead-lettered, never fatal. A record of a gallery not held yet makes the follower look the
+gallery up (``GalleryCatalog``); a gallery unknown or being deleted is not indexed.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from core.errors import FacestreamError
+from core.galleries import Gallery
 from core.kafka import partitions_of
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
+from index import registry
 from index.snapshot import SnapshotUnusable, read_snapshot
-from schemas.events import ModelInfo
+from schemas.envelope import Header
+from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
+from streams.bulk_fold import fold_bulk
+from streams.bulk_log import read_cut
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
 from streams.producing import send_all
-from streams.replica_state import ReplicaState
+from streams.replica_state import GalleryIndex, ReplicaState
 
 log = get_logger(__name__)
 
+# A pack's model (id and dim), or None for a pack this process does not know.
+PackModels = Callable[[str], ModelInfo | None]
+
+
+class Catalog(Protocol):
+    async def lookup(self, gallery: str) -> Gallery | None: ...
+
 
 class LogFollower:
-    def __init__(self, settings: Settings, metrics: Metrics, model: ModelInfo, state: ReplicaState) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        model: ModelInfo,
+        state: ReplicaState,
+        *,
+        catalog: Catalog | None = None,
+        models: PackModels | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.model = model
         self.state = state
+        self.catalog = catalog
+        self.models = models or (lambda pack: model if pack == settings.model_pack else None)
         self.topic = settings.topics.embeddings
         self.snapshot_dir = settings.index_dir / settings.replica_id
 
+    # --- the galleries' indexes
+
+    def new_index(self, definition: GalleryDefined) -> GalleryIndex | None:
+        """An empty index for a gallery, as its definition says; None when its pack is unknown."""
+        if definition.gallery == DEFAULT_GALLERY:
+            model: ModelInfo | None = self.model
+        else:
+            model = self.models(definition.pack)
+        if model is None:
+            log.warning("gallery_pack_unknown", gallery=definition.gallery, pack=definition.pack)
+            return None
+        spec = definition.index
+        backend = spec.backend or self.settings.index_backend
+        options: dict[str, Any] = dict(spec.options)
+        if not options and backend == self.settings.index_backend:
+            options = dict(self.settings.index_options)
+        index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
+        return GalleryIndex(index, generation=definition.generation, backend=backend, options=options)
+
+    def default_index(self) -> GalleryIndex:
+        held = self.new_index(GalleryDefined(gallery=DEFAULT_GALLERY, pack=self.settings.model_pack))
+        assert held is not None
+        return held
+
+    async def hold_galleries(self, names: set[str]) -> None:
+        """Look up the galleries named by records that are not held yet; hold the active ones."""
+        for name in names - self.state.galleries.keys():
+            found = await self.catalog.lookup(name) if self.catalog is not None else None
+            if found is None or found.state != "active":
+                continue
+            held = self.new_index(found.definition)
+            if held is not None:
+                self.state.hold(name, held)
+                log.info("gallery_held", gallery=name, backend=held.index.backend)
+
+    # --- restoring
+
     def load_snapshot(self) -> None:
-        """Replace the state's index with the live snapshot's, if there is a usable one."""
+        """Replace the state's indexes with the live snapshot's, if there is a usable one."""
         try:
             loaded = read_snapshot(
                 self.snapshot_dir,
@@ -49,27 +115,57 @@ class LogFollower:
             log.warning("snapshot_unusable", reason=str(exc), action="rebuild from the log")
             return
         state = self.state
-        state.index, state.applied = loaded.index, dict(loaded.offsets)
+        generations = loaded.generations
+        state.restore(
+            {
+                g: GalleryIndex(index, generation=generations[g], backend=index.backend)
+                for g, index in loaded.indexes.items()
+            }
+        )
+        state.applied = dict(loaded.offsets)
         state.snapshot_offsets = dict(loaded.offsets)
         state.restored_from = "snapshot"
-        log.info("snapshot_loaded", size=len(state.index), offsets=state.applied)
+        log.info("snapshot_loaded", sizes=state.sizes(), offsets=state.applied)
 
     async def restore(self, consumer: AIOKafkaConsumer) -> None:
-        """Load the snapshot and position ``consumer`` at the tail it does not cover."""
+        """Load the snapshot, read the tail it does not cover in bulk, and position ``consumer``
+        at the end of that read."""
         self.load_snapshot()
+        if DEFAULT_GALLERY not in self.state.galleries:
+            self.state.hold(DEFAULT_GALLERY, self.default_index())
         partitions = await self._partitions(consumer)
         consumer.assign(partitions)
         beginnings = await consumer.beginning_offsets(partitions)
-        for tp in partitions:
-            start = self.state.applied.get(tp.partition, 0)
-            # Compaction may have removed the records a snapshot stopped at: never seek
-            # before the log start.
-            consumer.seek(tp, max(start, beginnings[tp]))
         ends = await consumer.end_offsets(partitions)
         self.state.target = {tp.partition: off for tp, off in ends.items()}
         self.state.end_offsets = dict(self.state.target)
+        # Compaction may have removed the records a snapshot stopped at: never before the start.
+        starts = {
+            tp.partition: max(self.state.applied.get(tp.partition, 0), beginnings[tp]) for tp in partitions
+        }
         log.info("restore_started", source=self.state.restored_from, target=self.state.target)
+        await self.read_in_bulk(starts, dict(self.state.target))
+        for tp in partitions:
+            consumer.seek(tp, max(self.state.applied.get(tp.partition, 0), beginnings[tp]))
         self._announce_ready()
+
+    async def read_in_bulk(self, starts: dict[int, int], ends: dict[int, int]) -> None:
+        """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
+        batches = iter(read_cut(self.settings, self.topic, starts, ends))
+        reached = dict(starts)
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            await self.hold_galleries(
+                {g.decode() for h in batch.headers if h for k, g in h if k == Header.GALLERY}
+            )
+            folded = fold_bulk(batch, self.state.expect)
+            for position, exc in folded.errors:
+                self.metrics.errors.labels("replica", exc.code.value).inc()
+                log.warning("replica_dead_letter", offset=batch.offsets[position], reason=exc.code.value)
+            for partition, offset in zip(batch.partitions, batch.offsets, strict=True):
+                if offset + 1 > reached.get(partition, 0):
+                    reached[partition] = offset + 1
+            await self.state.apply(folded.batch, reached)
+        self.state.applied.update({p: max(self.state.applied.get(p, 0), e) for p, e in ends.items()})
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Every partition of the log, or this shard's share of them."""
@@ -78,17 +174,20 @@ class LogFollower:
         self.state.total_partitions = len(found)
         return [TopicPartition(self.topic, p) for p in found if wanted is None or p in wanted]
 
+    # --- the live tail
+
     async def run(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         while True:
             await self.step(consumer, producer)
 
     async def step(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+        records = [r for rs in batches.values() for r in rs]
+        await self.hold_galleries(_galleries_named([r.headers for r in records]))
         pending = PendingChanges()
         letters: list[Output] = []
-        for records in batches.values():
-            for record in records:
-                self.fold(record, pending, letters)
+        for record in records:
+            self.fold(record, pending, letters)
         positions = {tp.partition: await consumer.position(tp) for tp in consumer.assignment()}
         await self.state.apply(pending, positions)
         if letters:
@@ -98,12 +197,18 @@ class LogFollower:
     def fold(
         self, record: ConsumerRecord[bytes, bytes], pending: PendingChanges, letters: list[Output]
     ) -> None:
+        if DEFAULT_GALLERY not in self.state.galleries:
+            self.state.hold(DEFAULT_GALLERY, self.default_index())
         try:
-            pending.fold(record, model_id=self.model.id, dim=self.model.dim)
+            pending.fold(record, expect=self.state.expect)
         except FacestreamError as exc:
             self.metrics.errors.labels("replica", exc.code.value).inc()
             letters.append(dead_letter_for(record, exc, stage="replica", topics=self.settings.topics))
 
     def _announce_ready(self) -> None:
         if self.state.check_ready():
-            log.info("replica_ready", size=len(self.state.index), applied=self.state.applied)
+            log.info("replica_ready", size=len(self.state), applied=self.state.applied)
+
+
+def _galleries_named(headers: list[Any]) -> set[str]:
+    return {value.decode() for pairs in headers if pairs for name, value in pairs if name == Header.GALLERY}

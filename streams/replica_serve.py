@@ -1,7 +1,8 @@
 """Query serving: identify queries from the replica group's topic, answered from the index state.
 
-What a poll returns is answered as one batch: every query that can be answered now is searched
-in one ``search_persons`` call; queries waiting for read-your-writes offsets wait together and
+What a poll returns is answered as one batch per gallery: every query of a gallery that can be
+answered now is searched in one ``search_persons`` call (a gallery this replica does not hold
+answers no candidates and a size of 0); queries waiting for read-your-writes offsets wait together and
 are then searched as a second batch. Poison is dead-lettered; a query of another model is
 answered with a MODEL_MISMATCH failure. Replies continue the trace of the query they answer.
 """
@@ -103,16 +104,18 @@ class QueryServer:
         topics = self.settings.topics
         try:
             envelope = decode(record.value, IdentifyQuery)
-            if envelope.payload.embedding.model.id == self.model.id:
-                _check_query(envelope.payload)
+            _check_query(envelope.payload)
         except FacestreamError as exc:
             outputs.append(dead_letter_for(record, exc, stage="search", topics=topics))
             return None
         reply_to = identify_handlers.reply_topic(header_map(record.headers).get(Header.REPLY_TO), topics)
-        if envelope.payload.embedding.model.id != self.model.id:
+        query = envelope.payload
+        expected = self.state.expect(query.gallery)
+        model_id = expected[0] if expected is not None else self.model.id
+        if expected is not None and query.embedding.model.id != model_id:
             error = ErrorInfo(
                 code=ErrorCode.MODEL_MISMATCH.value,
-                message=f"query of model {envelope.payload.embedding.model.id}, index of {self.model.id}",
+                message=f"query of model {query.embedding.model.id}, index of {model_id}",
             )
             outputs.append(self._failure(envelope, reply_to, error))
             return None
@@ -137,8 +140,18 @@ class QueryServer:
         )
 
     async def _search(self, queries: list[Query]) -> list[Output]:
+        """One batch per gallery named by the queries."""
+        by_gallery: dict[str, list[Query]] = {}
+        for query in queries:
+            by_gallery.setdefault(query[0].payload.gallery, []).append(query)
+        outputs = []
+        for gallery, batch in by_gallery.items():
+            outputs += await self._search_gallery(gallery, batch)
+        return outputs
+
+    async def _search_gallery(self, gallery: str, queries: list[Query]) -> list[Output]:
         vectors = np.stack([from_embedding(e.payload.embedding) for e, _ in queries])
-        found = await self.state.search(vectors, max(e.payload.top_k for e, _ in queries))
+        found = await self.state.search(vectors, max(e.payload.top_k for e, _ in queries), gallery)
         self.metrics.stage_latency.labels("search").observe(found.search_ms / 1000)
         outputs = []
         for (envelope, reply_to), matches in zip(queries, found.matches, strict=True):
@@ -150,7 +163,7 @@ class QueryServer:
                 search_ms=found.search_ms,
                 shard=self.settings.replica_group,
                 partitions=sorted(self.state.target),
-            )
+            ).model_copy(update={"gallery": gallery})
             log.info(
                 "searched",
                 correlation_id=envelope.correlation_id,

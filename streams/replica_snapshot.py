@@ -5,7 +5,7 @@ reflects, taken while no change is applied (``apply_gate``), which costs the id 
 It is written, hashed and fsynced on a thread of its own at a lower CPU priority, paced
 (``index.pacing``), holding nothing: searches and applying the log go on meanwhile. A backend
 that cannot freeze (every backend but ``faiss-flat`` today) is saved as before, with changes
-and searches held back for the duration.
+and searches held back for the duration. One snapshot holds every gallery's index.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from core.logging import get_logger
-from index.base import Saveable, VectorIndex
+from index.base import Saveable
 from index.labelled import LabelledIndex
 from index.pacing import paced
 from index.snapshot import write_snapshot
-from streams.replica_state import ReplicaState
+from streams.replica_state import GalleryIndex, ReplicaState
 
 log = get_logger(__name__)
 
@@ -62,10 +62,12 @@ class Snapshotter:
         state = self.state
         if not state.applied or state.applied == state.snapshot_offsets:
             return False
-        # The view and the offsets it reflects, taken together while no change is applied.
-        view, offsets = await state.with_writes_held(lambda index: (_freeze(index), dict(state.applied)))
-        if view is None:  # this backend cannot freeze: hold changes and searches back meanwhile
-            await state.with_index_held(lambda index: self._write(index, offsets))
+        # The views and the offsets they reflect, taken together while no change is applied.
+        view, offsets = await state.with_writes_held(
+            lambda galleries: (_freeze(galleries), dict(state.applied))
+        )
+        if view is None:  # a backend that cannot freeze: hold changes and searches back meanwhile
+            await state.with_index_held(lambda galleries: self._write(_as_saved(galleries), offsets))
         else:
             await asyncio.get_running_loop().run_in_executor(self._writer, self._write_paced, view, offsets)
         state.snapshot_offsets = offsets
@@ -76,19 +78,39 @@ class Snapshotter:
         """Synchronously, at shutdown (nothing else runs): snapshot if anything changed."""
         state = self.state
         if state.applied and state.applied != state.snapshot_offsets:
-            self._write(state.index, dict(state.applied))
+            self._write(_as_saved(state.galleries), dict(state.applied))
             state.snapshot_offsets = dict(state.applied)
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
 
-    def _write(self, index: Saveable, offsets: dict[int, int]) -> None:
-        write_snapshot(index, self.directory, offsets=offsets, topic=self.topic)
+    def _write(self, view: Galleries, offsets: dict[int, int]) -> None:
+        indexes, generations = view
+        write_snapshot(indexes, self.directory, offsets=offsets, topic=self.topic, generations=generations)
 
-    def _write_paced(self, view: Saveable, offsets: dict[int, int]) -> None:
+    def _write_paced(self, view: Galleries, offsets: dict[int, int]) -> None:
         with paced(_WRITER_BYTES_PER_S):
             self._write(view, offsets)
 
 
-def _freeze(index: VectorIndex) -> Saveable | None:
-    return index.frozen() if isinstance(index, LabelledIndex) else None
+# Each gallery's index (or a frozen view of it) and its generation.
+Galleries = tuple[dict[str, Saveable], dict[str, int]]
+
+
+def _as_saved(galleries: dict[str, GalleryIndex]) -> Galleries:
+    return {g: held.index for g, held in galleries.items()}, _generations(galleries)
+
+
+def _generations(galleries: dict[str, GalleryIndex]) -> dict[str, int]:
+    return {g: held.generation for g, held in galleries.items()}
+
+
+def _freeze(galleries: dict[str, GalleryIndex]) -> Galleries | None:
+    """Every gallery frozen copy-on-write; None if one of them cannot be."""
+    views: dict[str, Saveable] = {}
+    for gallery, held in galleries.items():
+        view = held.index.frozen() if isinstance(held.index, LabelledIndex) else None
+        if view is None:
+            return None
+        views[gallery] = view
+    return views, _generations(galleries)

@@ -1,4 +1,5 @@
-"""A replica's index state: the index, the log offsets it reflects, and who may touch it when.
+"""A replica's index state: one index per gallery, the log offsets they reflect, and who may
+touch them when.
 
 Two locks, so that nothing slow holds what a search needs:
   * ``index_lock``: a change to the index and a search exclude each other (an index is not
@@ -13,15 +14,29 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
 from index.base import PersonMatch, VectorIndex, search_persons
 from index.labelled import LabelledIndex
-from streams.log_fold import PendingChanges
+from schemas.events import DEFAULT_GALLERY
+from streams.log_fold import FoldedBatch, PendingChanges
 
 T = TypeVar("T")
+
+
+@dataclass
+class GalleryIndex:
+    """One gallery's index in this replica, with the definition it was built from."""
+
+    index: VectorIndex
+    generation: int = 0
+    backend: str = ""  # the IndexSpec backend asked for ("" = the deployment's)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def built_as(self, generation: int, backend: str, options: dict[str, Any]) -> bool:
+        return (self.generation, self.backend, self.options) == (generation, backend, dict(options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,36 +46,126 @@ class SearchResult:
     search_ms: float  # the search alone, measured where it ran: no lock wait, no thread hop
 
 
-@dataclass
 class ReplicaState:
-    index: VectorIndex
-    applied: dict[int, int] = field(default_factory=dict)  # partition -> next offset to read
-    target: dict[int, int] = field(default_factory=dict)  # high-water marks seen at startup
-    end_offsets: dict[int, int] = field(default_factory=dict)
-    snapshot_offsets: dict[int, int] = field(default_factory=dict)
-    restored_from: Literal["snapshot", "log"] = "log"
-    total_partitions: int = 0
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    applied_changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    apply_gate: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """The galleries' indexes (one per gallery), the log offsets they reflect, and the locks.
+
+    ``gallery_of`` remembers the gallery of every face outside the default gallery: a tombstone
+    carries only its key, and is routed by it (absent: the default gallery).
+    """
+
+    def __init__(
+        self,
+        index: VectorIndex | None = None,
+        *,
+        galleries: dict[str, GalleryIndex] | None = None,
+        applied: dict[int, int] | None = None,
+        target: dict[int, int] | None = None,
+    ) -> None:
+        self.galleries: dict[str, GalleryIndex] = dict(galleries or {})
+        if index is not None:
+            self.galleries[DEFAULT_GALLERY] = GalleryIndex(index)
+        self.gallery_of: dict[str, str] = {}
+        self.applied: dict[int, int] = dict(applied or {})  # partition -> next offset to read
+        self.target: dict[int, int] = dict(target or {})  # high-water marks seen at startup
+        self.end_offsets: dict[int, int] = {}
+        self.snapshot_offsets: dict[int, int] = {}
+        self.restored_from: Literal["snapshot", "log"] = "log"
+        self.total_partitions = 0
+        self.ready = asyncio.Event()
+        self.applied_changed = asyncio.Condition()
+        self.index_lock = asyncio.Lock()
+        self.apply_gate = asyncio.Lock()
+
+    # --- the galleries
+
+    @property
+    def index(self) -> VectorIndex:
+        """The default gallery's index."""
+        return self.galleries[DEFAULT_GALLERY].index
+
+    def __len__(self) -> int:
+        return sum(len(g.index) for g in self.galleries.values())
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(g.index) for name, g in sorted(self.galleries.items())}
+
+    def expect(self, gallery: str) -> tuple[str, int] | None:
+        """The model id and dim of the gallery's index; None for a gallery not held here."""
+        held = self.galleries.get(gallery)
+        return None if held is None else (held.index.model_id, held.index.dim)
+
+    def restore(self, indexes: dict[str, GalleryIndex]) -> None:
+        """Take these indexes as they are (a snapshot's), remembering their faces' galleries."""
+        self.galleries = dict(indexes)
+        self.gallery_of = {}
+        for name, held in indexes.items():
+            if name != DEFAULT_GALLERY:
+                self.gallery_of.update(dict.fromkeys(_face_ids(held.index), name))
+
+    def hold(self, gallery: str, held: GalleryIndex) -> None:
+        """Start holding a gallery (empty): its records are indexed from now on."""
+        self.galleries.setdefault(gallery, held)
+
+    async def drop(self, gallery: str) -> bool:
+        """Stop holding a gallery (deleted): its index goes at once."""
+        async with self.apply_gate, self.index_lock:
+            held = self.galleries.pop(gallery, None)
+            if held is not None and gallery != DEFAULT_GALLERY:
+                for face_id in _face_ids(held.index):
+                    self.gallery_of.pop(face_id, None)
+        return held is not None
+
+    def swap(self, gallery: str, held: GalleryIndex) -> None:
+        """Replace a gallery's index by a rebuilt one. The caller holds ``apply_gate`` and
+        ``index_lock``; the rebuilt index reflects ``applied``."""
+        old = self.galleries.get(gallery)
+        if gallery != DEFAULT_GALLERY:
+            if old is not None:
+                for face_id in _face_ids(old.index):
+                    self.gallery_of.pop(face_id, None)
+            self.gallery_of.update(dict.fromkeys(_face_ids(held.index), gallery))
+        self.galleries[gallery] = held
 
     # --- applying the log
 
-    async def apply(self, pending: PendingChanges, positions: dict[int, int]) -> None:
-        """Apply folded changes and record the log positions they bring the index to."""
+    async def apply(self, changes: PendingChanges | FoldedBatch, positions: dict[int, int]) -> None:
+        """Apply folded changes and record the log positions they bring the indexes to."""
+        batch = changes.folded() if isinstance(changes, PendingChanges) else changes
         async with self.apply_gate:
-            if pending.upserts or pending.removals:
-                if isinstance(self.index, LabelledIndex):
-                    # Any copying (rows shared with a frozen snapshot or a mapped file, growth)
-                    # happens here, beside the searches, not under their lock.
-                    await asyncio.to_thread(self.index.prepare_changes, pending.upserts, pending.removals)
+            if len(batch):
+                removals: dict[str, list[str]] = {}
+                for face_id in batch.removals:
+                    removals.setdefault(self.gallery_of.get(face_id, DEFAULT_GALLERY), []).append(face_id)
+                touched = [g for g in {*batch.upserts, *removals} if g in self.galleries]
+                for gallery in touched:
+                    index = self.galleries[gallery].index
+                    if isinstance(index, LabelledIndex):
+                        # Any copying (rows shared with a frozen snapshot or a mapped file,
+                        # growth) happens here, beside the searches, not under their lock.
+                        upserts = batch.upserts.get(gallery)
+                        faces = upserts.faces if upserts is not None else []
+                        await asyncio.to_thread(index.prepare_changes, faces, removals.get(gallery, []))
                 async with self.index_lock:
-                    await asyncio.to_thread(pending.apply, self.index)
+                    await asyncio.to_thread(self._apply, batch, removals, touched)
             self.applied.update(positions)
         async with self.applied_changed:
             self.applied_changed.notify_all()
         self.check_ready()
+
+    def _apply(self, batch: FoldedBatch, removals: dict[str, list[str]], touched: list[str]) -> None:
+        for gallery in touched:
+            index = self.galleries[gallery].index
+            gone = removals.get(gallery)
+            if gone:
+                index.remove(gone)
+                if gallery != DEFAULT_GALLERY:
+                    for face_id in gone:
+                        self.gallery_of.pop(face_id, None)
+            upserts = batch.upserts.get(gallery)
+            if upserts is not None and len(upserts):
+                index.add(upserts.faces, upserts.persons, upserts.vectors)
+                if gallery != DEFAULT_GALLERY:
+                    self.gallery_of.update(dict.fromkeys(upserts.faces, gallery))
 
     def check_ready(self) -> bool:
         if not self.ready.is_set() and all(self.applied.get(p, 0) >= end for p, end in self.target.items()):
@@ -95,21 +200,30 @@ class ReplicaState:
         except TimeoutError:
             return False
 
-    async def search(self, vectors: np.ndarray, k: int) -> SearchResult:
-        """Top-``k`` persons for each row of ``vectors``, as one batch."""
+    async def search(self, vectors: np.ndarray, k: int, gallery: str = DEFAULT_GALLERY) -> SearchResult:
+        """Top-``k`` persons of ``gallery`` for each row of ``vectors``, as one batch; nothing
+        (and a size of 0) for a gallery this replica does not hold."""
         async with self.index_lock:
-            return await asyncio.to_thread(_timed, lambda: search_persons(self.index, vectors, k), self.index)
+            held = self.galleries.get(gallery)
+            if held is None:
+                return SearchResult([[] for _ in range(len(vectors))], 0, 0.0)
+            index = held.index
+            return await asyncio.to_thread(_timed, lambda: search_persons(index, vectors, k), index)
 
-    async def with_writes_held(self, job: Callable[[VectorIndex], T]) -> T:
-        """Run ``job`` on the index in a thread while no change is applied; searches go on."""
+    async def with_writes_held(self, job: Callable[[dict[str, GalleryIndex]], T]) -> T:
+        """Run ``job`` on the galleries in a thread while no change is applied; searches go on."""
         async with self.apply_gate:
-            return await asyncio.to_thread(job, self.index)
+            return await asyncio.to_thread(job, dict(self.galleries))
 
-    async def with_index_held(self, job: Callable[[VectorIndex], T]) -> T:
-        """Run ``job`` on the index in a thread with changes and searches held back: for a
+    async def with_index_held(self, job: Callable[[dict[str, GalleryIndex]], T]) -> T:
+        """Run ``job`` on the galleries in a thread with changes and searches held back: for a
         backend whose save may not run beside a search (the embedded stores)."""
         async with self.apply_gate, self.index_lock:
-            return await asyncio.to_thread(job, self.index)
+            return await asyncio.to_thread(job, dict(self.galleries))
+
+
+def _face_ids(index: VectorIndex) -> list[str]:
+    return index.face_ids() if isinstance(index, LabelledIndex) else []
 
 
 def _timed(search: Callable[[], list[list[PersonMatch]]], index: VectorIndex) -> SearchResult:

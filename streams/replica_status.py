@@ -27,7 +27,8 @@ class StatusPublisher:
             replica_id=self.settings.replica_id,
             group=self.settings.replica_group,
             ready=state.ready.is_set(),
-            size=len(state.index),
+            size=len(state),
+            gallery_sizes=state.sizes(),
             model=self.model_id,
             backend=self.settings.index_backend,
             applied_offsets=dict(state.applied),
@@ -63,7 +64,7 @@ class StatusPublisher:
 
     def observe(self) -> None:
         replica, state = self.settings.replica_id, self.state
-        self.metrics.index_size.labels(replica).set(len(state.index))
+        self.metrics.index_size.labels(replica).set(len(state))
         self.metrics.replica_lag.labels(replica).set(state.lag)
         for partition, offset in state.applied.items():
             self.metrics.applied_offset.labels(replica, str(partition)).set(offset)

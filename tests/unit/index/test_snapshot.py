@@ -56,7 +56,8 @@ def test_roundtrip_with_offsets(
     assert loaded.offsets == OFFSETS
     assert loaded.manifest == written
     manifest = loaded.manifest
-    assert (manifest.backend, manifest.model_id, manifest.dim, manifest.size, manifest.topic) == (
+    entry = manifest.galleries["default"]
+    assert (entry.backend, entry.model_id, entry.dim, entry.size, manifest.topic) == (
         backend,
         MODEL,
         DIM,
@@ -173,9 +174,16 @@ def edit_manifest(directory: Path, **changes: object) -> None:
     manifest.write_text(json.dumps(json.loads(manifest.read_text()) | changes))
 
 
+def edit_gallery(directory: Path, gallery: str = "default", **changes: object) -> None:
+    manifest = live(directory) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["galleries"][gallery] |= changes
+    manifest.write_text(json.dumps(data))
+
+
 def test_unknown_backend_is_foreign(index: VectorIndex, tmp_path: Path) -> None:
     write_snapshot(index, tmp_path, offsets=OFFSETS, topic=TOPIC)
-    edit_manifest(tmp_path, backend="milvus-of-the-future")
+    edit_gallery(tmp_path, backend="milvus-of-the-future")
     assert "not registered" in unusable(tmp_path, UnusableReason.FOREIGN).detail
 
 
@@ -187,7 +195,7 @@ def test_other_format_version_is_incompatible(index: VectorIndex, tmp_path: Path
 
 def test_manifest_disagreeing_with_payload_is_corrupt(index: VectorIndex, tmp_path: Path) -> None:
     write_snapshot(index, tmp_path, offsets=OFFSETS, topic=TOPIC)
-    edit_manifest(tmp_path, size=44)
+    edit_gallery(tmp_path, size=44)
     unusable(tmp_path, UnusableReason.CORRUPT)
 
 
@@ -258,10 +266,52 @@ def test_each_chunk_of_a_large_file_is_checked(
     index = create("faiss-flat", dim=DIM, model_id=MODEL)
     index.add(*gallery(rng, 1500))  # 1500 x 32 float32: two chunks and a bit
     write_snapshot(index, tmp_path, offsets=OFFSETS, topic=TOPIC)
-    vectors = live(tmp_path) / "payload" / "vectors.npy"
+    vectors = live(tmp_path) / "payload" / "default" / "vectors.npy"
     manifest = read_snapshot(tmp_path, expected_model_id=MODEL, expected_topic=TOPIC).manifest
-    assert len(manifest.files["vectors.npy"].crc32) == 3
+    assert len(manifest.files["default/vectors.npy"].crc32) == 3
     data = bytearray(vectors.read_bytes())
     data[(1 << 16) + 100] ^= 0x01  # one bit, in the second chunk
     vectors.write_bytes(bytes(data))
     assert "chunk 1" in unusable(tmp_path, UnusableReason.CORRUPT).detail
+
+
+def test_one_index_per_gallery_on_two_backends_round_trips(rng: np.random.Generator, tmp_path: Path) -> None:
+    flat = create("faiss-flat", dim=DIM, model_id=MODEL)
+    flat.add(*gallery(rng, 60))
+    ivfpq = create("faiss-ivfpq", dim=DIM, model_id="other-pack/r@2", nlist=4, m=8, nbits=4, train_min=40)
+    faces, persons, vectors = gallery(rng, 120)
+    ivfpq.add([f"b-{f}" for f in faces], persons, vectors)  # the same person ids, other people
+    write_snapshot(
+        {"default": flat, "branch-b": ivfpq},
+        tmp_path,
+        offsets=OFFSETS,
+        topic=TOPIC,
+        generations={"branch-b": 3},
+    )
+    loaded = read_snapshot(
+        tmp_path, expected_model_id=MODEL, expected_topic=TOPIC, expected_backend="faiss-flat"
+    )
+    assert sorted(loaded.indexes) == ["branch-b", "default"]
+    assert loaded.generations == {"default": 0, "branch-b": 3}
+    assert loaded.indexes["branch-b"].backend == "faiss-ivfpq" and len(loaded.indexes["branch-b"]) == 120
+    assert loaded.indexes["branch-b"].model_id == "other-pack/r@2"
+    assert loaded.index is loaded.indexes["default"] and len(loaded.index) == 60
+    assert loaded.manifest.size == 180
+    queries = unit_vectors(rng, 3)
+    assert loaded.indexes["branch-b"].search(queries, 5) == ivfpq.search(queries, 5)
+    assert loaded.index.search(queries, 5) == flat.search(queries, 5)
+    edit_gallery(tmp_path, "branch-b", size=119)  # each gallery is checked against its entry
+    assert "branch-b" in unusable(tmp_path, UnusableReason.CORRUPT).detail
+
+
+def test_a_snapshot_of_the_format_before_galleries_is_incompatible(
+    index: VectorIndex, tmp_path: Path
+) -> None:
+    write_snapshot(index, tmp_path, offsets=OFFSETS, topic=TOPIC)
+    edit_manifest(tmp_path, format_version=2)
+    unusable(tmp_path, UnusableReason.INCOMPATIBLE)
+
+
+def test_a_gallery_name_is_checked(index: VectorIndex, tmp_path: Path) -> None:
+    with pytest.raises(FacestreamError):
+        write_snapshot({"../x": index}, tmp_path, offsets=OFFSETS, topic=TOPIC)

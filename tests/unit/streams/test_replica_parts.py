@@ -45,9 +45,9 @@ def _count_searches(
     searched = asyncio.Event()
     search = replica.state.search
 
-    async def counting(vectors: np.ndarray, k: int) -> SearchResult:
+    async def counting(vectors: np.ndarray, k: int, gallery: str = "default") -> SearchResult:
         batches.append(len(vectors))
-        found = await search(vectors, k)
+        found = await search(vectors, k, gallery)
         searched.set()
         return found
 
