@@ -305,7 +305,7 @@ class LabelledIndex(ABC):
         check_model(self._model_id, model_id)
         rows = unit_rows(vectors, self._dim)
         _check_ids(face_ids, person_ids, rows.shape[0])
-        last = dict(zip(face_ids, range(len(face_ids))))  # within a batch, last wins
+        last = dict(zip(face_ids, range(len(face_ids)), strict=True))  # within a batch, last wins
         if len(last) == len(face_ids):
             return list(face_ids), list(person_ids), rows
         keep = sorted(last.values())

@@ -171,3 +171,18 @@ async def test_a_backend_that_cannot_freeze_is_saved_with_searches_held(tmp_path
     assert held == [True]
     loaded = read_snapshot(tmp_path / "snap", expected_model_id="m", expected_topic="topic")
     assert len(loaded.index) == 20 and loaded.offsets == {0: 20}
+
+
+async def test_a_query_for_a_gallery_not_held_answers_nothing(config: Settings) -> None:
+    replica, engine = await _loaded_replica(config)
+    asked = as_records(await identify(config, engine, b"FAKE:alice:x"), config.topics.identify_queries)
+    from core.kafka import decode
+
+    envelope = decode(asked[0].value, IdentifyQuery)
+    payload = envelope.payload.model_copy(update={"gallery": "nowhere"})
+    value = envelope.model_copy(update={"payload": payload}).model_dump_json().encode()
+    query = FakeMessage(asked[0].topic, 0, 0, asked[0].key, value, asked[0].headers)
+    outputs = await replica.server.handle([query])  # type: ignore[list-item]
+    found = outputs[0].envelope.payload
+    assert isinstance(found, FaceSearched)
+    assert found.gallery == "nowhere" and found.candidates == [] and found.gallery_size == 0

@@ -1,0 +1,74 @@
+"""The bulk fold of the rebuild folds exactly as the per-record fold of the live tail."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import FacestreamError
+from schemas.events import ModelInfo
+from streams.bulk_fold import fold_records
+from streams.log_fold import FoldedBatch, PendingChanges
+from tests.unit.streams.galleries_factories import MODEL, fact, record, tombstone, unit
+
+OTHER = ModelInfo(pack="other", recognizer="synthetic", version="2", dim=8)
+
+
+def expect(gallery: str) -> tuple[str, int] | None:
+    return {"default": (MODEL.id, MODEL.dim), "branch-b": (MODEL.id, MODEL.dim)}.get(gallery)
+
+
+def _one_by_one(records: list) -> tuple[FoldedBatch, int]:
+    pending, errors = PendingChanges(), 0
+    for r in records:
+        try:
+            pending.fold(r, expect=expect)
+        except FacestreamError:
+            errors += 1
+    return pending.folded(), errors
+
+
+def _as_map(batch: FoldedBatch) -> dict[str, dict[str, tuple[str, list[float]]]]:
+    return {
+        gallery: {
+            f: (p, np.round(v, 6).tolist()) for f, p, v in zip(u.faces, u.persons, u.vectors, strict=True)
+        }
+        for gallery, u in batch.upserts.items()
+    }
+
+
+def test_bulk_fold_matches_the_per_record_fold() -> None:
+    rng = np.random.default_rng(7)
+    nan = unit(rng)
+    nan[3] = np.nan
+    records = [
+        record(0, fact("f1", "p1", unit(rng))),
+        record(1, fact("f2", "p1", unit(rng), gallery="branch-b")),  # the same person id, elsewhere
+        record(2, fact("f3", "p2", unit(rng)), binary=False),  # JSON, from before the binary format
+        record(3, fact("f4", "p3", unit(rng)), headers=False),  # binary without its headers
+        tombstone(4, "f1"),
+        record(5, fact("f1", "p9", unit(rng))),  # back after its tombstone: the last write wins
+        record(6, fact("f5", "p5", nan)),  # poison: dead-lettered, supersedes nothing
+        record(7, fact("f2", "p1", unit(rng), gallery="branch-b")),  # replaced in its gallery
+        record(8, fact("f6", "p6", unit(rng), gallery="elsewhere")),  # a gallery not held: skipped
+        record(9, fact("f7", "p7", unit(rng, OTHER.dim), model=OTHER)),  # another model: poison
+        tombstone(10, "f3"),
+        tombstone(11, "gone"),
+        record(12, fact("f8", "p8", unit(rng), gallery="branch-b"), binary=False),
+    ]
+    bulk = fold_records(records, expect)
+    single, errors = _one_by_one(records)
+    assert _as_map(bulk.batch) == _as_map(single)
+    assert sorted(bulk.batch.removals) == sorted(single.removals) == ["f3", "gone"]
+    assert len(bulk.errors) == errors == 2 and bulk.skipped == 1
+    assert sorted(_as_map(bulk.batch)["branch-b"]) == ["f2", "f8"]
+    assert _as_map(bulk.batch)["default"]["f1"][0] == "p9"
+
+
+def test_a_batch_of_one_gallery_takes_the_bulk_path_whole() -> None:
+    rng = np.random.default_rng(8)
+    vectors = [unit(rng) for _ in range(50)]
+    records = [record(i, fact(f"f{i % 40}", f"p{i}", v)) for i, v in enumerate(vectors)]
+    bulk = fold_records(records, expect)
+    single, _ = _one_by_one(records)
+    assert _as_map(bulk.batch) == _as_map(single)
+    assert len(bulk.batch.upserts["default"]) == 40
