@@ -661,7 +661,7 @@ class ProjectionContract:
             await apply_person_removed(session, **erasure(2, 10))
             assert not await face(7)  # below the second barrier
 
-            gallery = {"topic": GALLERIES_TOPIC, "partition": 0}
+            gallery: dict[str, Any] = {"topic": GALLERIES_TOPIC, "partition": 0}
             await apply_gallery_defined(
                 session, event_id="g1", fact=gallery_defined("vip"), offset=1, **gallery
             )

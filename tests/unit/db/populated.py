@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -16,7 +17,8 @@ from db.queries import count_faces, get_enrollment, get_gallery, get_person, lis
 from db.session import create_sessionmaker
 from tests.unit.db.factories import MODEL, TOPIC, at, vector
 
-ROWS_0002 = [
+# (statement, parameter rows) pairs, in the schema of revision 0002.
+ROWS_0002: list[tuple[str, list[dict[str, Any]]]] = [
     (
         "INSERT INTO persons (person_id, display_name, metadata, created_at, updated_at) "
         "VALUES (:person_id, NULL, :metadata, :t, :t)",
