@@ -390,6 +390,30 @@ describe('FacestreamClient (live stack)', { skip: !LIVE && 'FACESTREAM_API_URL /
     assert.ok(!after.candidates.some((c) => c.person_id === personId), JSON.stringify(after.candidates));
   });
 
+  it('creates a gallery, enrolls and identifies in it, and deletes it', async () => {
+    const gallery = `js-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const created = await fs.createGallery(gallery, { description: 'js client test', threshold: 0.3 });
+    assert.deepEqual([created.id, created.threshold, created.state], [gallery, 0.3, 'active']);
+    assert.ok((await fs.listGalleries()).some((g) => g.id === gallery));
+    const inGallery = new FacestreamClient({ gallery });
+    const photos = await photosOf('george_clooney');
+    const enrolled = await eventually('enrollment in the new gallery', () => inGallery.enroll('john.roe', photos.slice(0, -1)));
+    assert.ok(enrolled.accepted.length >= 1, JSON.stringify(enrolled));
+    const match = await inGallery.identify(photos.at(-1), { minOffsets: enrolled.offsets });
+    assert.deepEqual([match.person_id, match.unknown, match.threshold], ['john.roe', false, 0.3]);
+    const counted = await eventually('counts', async () => {
+      const g = await fs.getGallery(gallery);
+      return g.faces ? g : null;
+    });
+    assert.deepEqual([counted.persons, counted.faces], [1, enrolled.accepted.length]);
+    const accepted = await fs.deleteGallery(gallery);
+    assert.deepEqual([accepted.kind, accepted.gallery], ['gallery', gallery]);
+    const receipt = await fs.waitForErasure(accepted.erasure_id, { timeoutMs: 90_000 });
+    assert.equal(receipt.status, 'done');
+    assert.equal(receipt.kind, 'gallery');
+    await assert.rejects(fs.identify(photos.at(-1), { gallery }), (e) => ['unknown_gallery', 'gallery_deleting'].includes(e.code));
+  });
+
   it('raises FacestreamError with the API code', async () => {
     await assert.rejects(fs.getPerson('never.enrolled.js'), (e) => e instanceof FacestreamError && e.status === 404 && e.code === 'unknown_person');
     await assert.rejects(fs.identify(new Uint8Array([1, 2, 3, 4])), (e) => e.status === 422 && e.code === 'undecodable_image');

@@ -398,3 +398,34 @@ def test_quality_filter_is_sent_and_quality_read_back() -> None:
         fs.enroll("jane.doe", [b"jpeg"], quality_filter="none")
     assert (result.quality, result.low_quality) == (0.12, True)
     assert [r.url.params.get("quality_filter") for r in api.seen] == ["medium", "none"]
+
+
+def test_gallery_round_trip(client: FacestreamClient, stack: Stack, faces: Path) -> None:
+    """Create a gallery, enroll and identify in it with a client pinned to it, see its counts,
+    then delete it: an erasure with a receipt of kind `gallery`."""
+    gallery = f"py-{uuid.uuid4().hex[:8]}"
+    created = client.create_gallery(gallery, description="python client test", threshold=0.3)
+    assert (created.id, created.threshold, created.state) == (gallery, 0.3, "active")
+    assert gallery in {g.id for g in client.list_galleries()}
+    pictures = photos(faces, "angelina_jolie")
+    with FacestreamClient(stack.api_url, api_key=API_KEY, gallery=gallery) as fs:
+        enrolled = eventually("enrollment in the new gallery", lambda: fs.enroll("jane.doe", pictures[:-1]))
+        assert enrolled.accepted
+        match = fs.identify(pictures[-1], min_offsets=enrolled.offsets)
+        assert (match.person_id, match.unknown, match.threshold) == ("jane.doe", False, 0.3)
+        person = eventually("projection", lambda: fs.get_person("jane.doe"))
+        assert person.face_count == len(enrolled.accepted)
+    counted = eventually("counts", lambda: g if (g := client.get_gallery(gallery)).faces else None)
+    assert (counted.persons, counted.faces) == (1, len(enrolled.accepted))
+    # The same person id in the default gallery is another person: not enrolled there.
+    with pytest.raises(FacestreamError) as elsewhere:
+        client.get_person("jane.doe")
+    assert elsewhere.value.code == "unknown_person"
+
+    accepted = client.delete_gallery(gallery)
+    assert (accepted.kind, accepted.gallery) == ("gallery", gallery)
+    receipt = client.wait_for_erasure(accepted.erasure_id, timeout=90)
+    assert receipt.done and receipt.kind == "gallery"
+    with pytest.raises(FacestreamError) as gone:
+        client.identify(pictures[-1], gallery=gallery)
+    assert gone.value.status in (404, 409) and gone.value.code in ("unknown_gallery", "gallery_deleting")
