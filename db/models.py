@@ -3,6 +3,10 @@
 The rows are a projection of the event log, written by one consumer and idempotent on event id
 (`processed_events`). Migrations (`migrations/versions/`) are written by hand and must match this
 module exactly; a test compares them with alembic's autogenerate.
+
+Every person, face, enrollment and erasure barrier belongs to a gallery (`gallery_id`, the
+`default` gallery for rows from before galleries): a person is (gallery_id, person_id); face
+and enrollment ids are unique over every gallery.
 """
 
 from __future__ import annotations
