@@ -1,8 +1,16 @@
-"""Rebuild rate from the Kafka log: `facestream replay` over a synthetic compacted embeddings
-topic, beside the same fold + index build from records already in memory (no Kafka), in one
-run; plus snapshot load time.
+"""Rebuild rate from the Kafka log beside the same rebuild from records already in memory, in
+one run, on a fresh synthetic embeddings topic (deleted afterwards); then a replica's start
+from the snapshot of what was rebuilt (its log tail empty).
 
-    .venv/bin/python -m bench.replay --faces 50000
+  * ``rebuild_from_kafka``: ``streams.replay.build_from_log`` (librdkafka bulk reads, bulk
+    fold, bulk index add), faiss-flat;
+  * ``rebuild_in_memory``: the same fold (``bulk_fold``) and index build over the same
+    records held in memory, in batches of the reader's size: no Kafka;
+  * ``per_record_in_memory``: the per-record fold of the live tail over the first 100k records,
+    for comparison;
+  * ``ready_from_snapshot``: a fresh ``IndexReplica`` against the broker, from start to ready.
+
+    .venv/bin/python -m bench.replay --faces 1000000
 """
 
 from __future__ import annotations
@@ -10,118 +18,207 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from aiokafka.admin import AIOKafkaAdminClient
+from confluent_kafka import Producer
 
-from core.kafka import encode, envelope_headers, make_producer
+from core.kafka import encode, envelope_headers
+from core.metrics import Metrics
 from core.settings import Settings
 from core.topics import ensure_topics, topic_specs
 from core.vectors import to_embedding
 from index import registry
-from index.snapshot import read_snapshot
+from index.snapshot import write_snapshot
+from schemas.envelope import Envelope
 from schemas.events import BBox, FaceEmbedded, ModelInfo
-from streams.handlers.enroll import embedding_output
-from streams.log_fold import PendingChanges
-from streams.replay import replay
+from streams.bulk_fold import RecordBatch, Scratch, fold_bulk
+from streams.bulk_log import BATCH
+from streams.handlers.enroll import embedding_headers
+from streams.log_fold import PendingChanges, apply_to, only_default
+from streams.replay import build_from_log
+from streams.replica import IndexReplica
 
 MODEL = ModelInfo(pack="bench", recognizer="synthetic", version="1", dim=512)
-TOPICS = Settings().topics
-
+_FACE = "F" * 32
+_PERSON = "person-PPPPPPPP"
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 def synthetic_records(n: int, seed: int = 0) -> list[Record]:
+    """Records as the enroll worker writes them (binary value; person, model in headers): one
+    encoded through the real encoder, the others the same bytes with their own ids and vector."""
     rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(n, MODEL.dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    records = []
-    for i, vector in enumerate(vectors):
-        fact = FaceEmbedded(
-            face_id=f"{i:032x}",
-            person_id=f"person-{i // 4}",
-            enrollment_id="bench",
-            embedding=to_embedding(vector, MODEL),
-            quality=0.9,
-            det_score=0.9,
-            bbox=BBox(x=0, y=0, width=100, height=100),
-            content_hash="0" * 64,
-        )
-        # As the enroll worker writes them: binary value, person and model in headers.
-        out = embedding_output(fact, topics=TOPICS, correlation_id="bench")
-        records.append(
-            (fact.face_id.encode(), encode(out.envelope), envelope_headers(out.envelope, **out.headers))
-        )
+    template = FaceEmbedded(
+        face_id=_FACE,
+        person_id=_PERSON,
+        enrollment_id="bench",
+        embedding=to_embedding(np.ones(MODEL.dim, dtype=np.float32) / np.sqrt(MODEL.dim), MODEL),
+        quality=0.9,
+        det_score=0.9,
+        bbox=BBox(x=0, y=0, width=100, height=100),
+        content_hash="0" * 64,
+    )
+    envelope = Envelope.wrap(template, correlation_id="bench")
+    value = encode(envelope)
+    head, meta = value[:12], value[12 + 4 * MODEL.dim :]
+    headers = envelope_headers(envelope, **embedding_headers(template))
+    records: list[Record] = []
+    for start in range(0, n, 100_000):
+        count = min(100_000, n - start)
+        vectors = rng.standard_normal((count, MODEL.dim), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for j, vector in enumerate(vectors):
+            i = start + j
+            face, person = f"{i:032x}", f"person-{i // 4:08d}"
+            record_meta = meta.replace(_FACE.encode(), face.encode()).replace(
+                _PERSON.encode(), person.encode()
+            )
+            records.append(
+                (
+                    face.encode(),
+                    head[:8] + len(record_meta).to_bytes(4, "little") + vector.tobytes() + record_meta,
+                    [(k, person.encode() if k == "person_id" else v) for k, v in headers],
+                )
+            )
     return records
 
 
 class _Record:
-    """The shape of an aiokafka ConsumerRecord that folding reads."""
+    """The shape of a consumed record that the per-record fold reads."""
 
     def __init__(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         self.key, self.value, self.headers = key, value, headers
 
 
 def in_memory_rebuild(records: list[Record]) -> float:
+    """The rebuild's fold and index build, over records in memory, in the reader's batches."""
+    started = time.perf_counter()
+    index = registry.create("faiss-flat", dim=MODEL.dim, model_id=MODEL.id)
+    expect = only_default(MODEL.id, MODEL.dim)
+    scratch = Scratch()
+    index.reserve(len(records))  # type: ignore[attr-defined]  # as build_from_log does
+    for first in range(0, len(records), BATCH):
+        chunk = records[first : first + BATCH]
+        batch = RecordBatch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk])  # type: ignore[misc]
+        apply_to(index, fold_bulk(batch, expect, scratch).batch, only="default")
+    assert len(index) == len(records)
+    return time.perf_counter() - started
+
+
+def per_record_rebuild(records: list[Record]) -> float:
     started = time.perf_counter()
     index = registry.create("faiss-flat", dim=MODEL.dim, model_id=MODEL.id)
     pending = PendingChanges()
     for key, value, headers in records:
-        pending.fold(_Record(key, value, headers), model_id=MODEL.id, dim=MODEL.dim)  # type: ignore[arg-type]
+        pending.fold(_Record(key, value, headers), model_id=MODEL.id, dim=MODEL.dim)
     pending.apply(index)
     return time.perf_counter() - started
 
 
-async def produce(settings: Settings, records: list[Record]) -> float:
-    producer = make_producer(settings, linger_ms=20, max_batch_size=1024 * 1024)
-    await producer.start()
+def produce(settings: Settings, records: list[Record]) -> float:
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "batch.size": 1 << 20, "acks": "all"}
+    )
     started = time.perf_counter()
-    try:
-        futures = [await producer.send(settings.topics.embeddings, v, k, headers=h) for k, v, h in records]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    topic = settings.topics.embeddings
+    for key, value, headers in records:
+        while True:
+            try:
+                producer.produce(topic, value, key, headers=headers)  # type: ignore[arg-type]
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120) != 0:
+        raise RuntimeError("records left unsent")
     return time.perf_counter() - started
 
 
-async def run(faces: int) -> dict[str, object]:
-    settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:6]}")
-    specs = [s for s in topic_specs(settings) if s.name == settings.topics.embeddings]
-    await ensure_topics(settings, specs)
-    records = synthetic_records(faces)
+async def ready_from_snapshot(settings: Settings) -> dict[str, Any]:
+    started = time.perf_counter()
+    replica = IndexReplica(settings, Metrics.create(), MODEL)
+    running = asyncio.create_task(replica.run())
     try:
-        produce_s = await produce(settings, records)
-        with tempfile.TemporaryDirectory() as tmp:
-            report = await replay(settings, MODEL, backend="faiss-flat", target=Path(tmp) / "replica")
-            started = time.perf_counter()
-            read_snapshot(Path(tmp) / "replica", expected_model_id=MODEL.id, expected_topic=specs[0].name)
-            load_s = time.perf_counter() - started
+        await asyncio.wait_for(replica.state.ready.wait(), 300)
+        ready_s = time.perf_counter() - started
+        return {
+            "ready_s": round(ready_s, 3),
+            "faces": len(replica.state),
+            "from": replica.state.restored_from,
+        }
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def run(faces: int, scratch: str | None) -> dict[str, Any]:
+    directory = Path(tempfile.mkdtemp(prefix="bench-replay-", dir=scratch))
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        topic_prefix=f"bench{uuid.uuid4().hex[:6]}",
+        index_dir=directory,
+        replica_id="replica-bench",
+        index_backend="faiss-flat",
+        model_pack=MODEL.pack,
+        snapshot_interval_s=3600,
+    )
+    specs = topic_specs(settings)
+    report: dict[str, Any] = {"faces": faces, "cpus": os.cpu_count(), "loadavg_start": os.getloadavg()}
+    started = time.perf_counter()
+    records = synthetic_records(faces)
+    report["generate_s"] = round(time.perf_counter() - started, 1)
+    await ensure_topics(settings, specs)
+    try:
+        produce_s = await asyncio.to_thread(produce, settings, records)
+        report["produce_records_per_s"] = round(faces / produce_s)
+        started = time.perf_counter()
+        built = await build_from_log(settings, MODEL, backend="faiss-flat")
+        kafka_s = time.perf_counter() - started
+        if len(built.index) != faces:
+            raise RuntimeError(f"rebuilt {len(built.index)} faces of {faces}")
+        report["rebuild_from_kafka"] = {"seconds": round(kafka_s, 3), "records_per_s": round(faces / kafka_s)}
+        view = built.index.frozen()  # type: ignore[attr-defined]
+        write_snapshot(
+            {"default": view},
+            directory / settings.replica_id,
+            offsets=built.offsets,
+            topic=settings.topics.embeddings,
+        )
+        del built, view
+        report["ready_from_snapshot"] = await ready_from_snapshot(settings)
     finally:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         await admin.start()
-        await admin.delete_topics([specs[0].name])
+        await admin.delete_topics([s.name for s in specs])
         await admin.close()
+        shutil.rmtree(directory, ignore_errors=True)
     memory_s = in_memory_rebuild(records)
-    return {
-        "faces": faces,
-        "produce_records_per_s": round(faces / produce_s, 1),
-        "replay_from_kafka": {"seconds": report.seconds, "records_per_s": report.records_per_s},
-        "rebuild_in_memory": {"seconds": round(memory_s, 3), "records_per_s": round(faces / memory_s, 1)},
-        "ratio_kafka_vs_memory": round(report.seconds / memory_s, 2),
-        "snapshot_load_s": round(load_s, 3),
-    }
+    report["rebuild_in_memory"] = {"seconds": round(memory_s, 3), "records_per_s": round(faces / memory_s)}
+    sample = records[:100_000]
+    per_record_s = per_record_rebuild(sample)
+    report["per_record_in_memory_100k"] = {"records_per_s": round(len(sample) / per_record_s)}
+    kafka_rate = report["rebuild_from_kafka"]["records_per_s"]
+    report["ratio_kafka_vs_memory_rate"] = round(kafka_rate / report["rebuild_in_memory"]["records_per_s"], 2)
+    report["loadavg_end"] = os.getloadavg()
+    return report
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="rebuild rate from the Kafka log")
-    parser.add_argument("--faces", type=int, default=50_000)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--faces", type=int, default=100_000)
+    parser.add_argument("--scratch", default=None, help="where the snapshot is written (default: $TMPDIR)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.faces)), indent=2))
+    print(json.dumps(asyncio.run(run(args.faces, args.scratch)), indent=2))
 
 
 if __name__ == "__main__":

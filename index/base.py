@@ -167,12 +167,21 @@ def unit_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
     rows = np.ascontiguousarray(array, dtype=np.float32)
     if rows.shape[0] == 0:
         return rows
+    # One pass for the common case, rows already unit (every embedding on the log): their
+    # squared norms are finite, so are their values, and they are returned as they are.
+    squared = np.einsum("ij,ij->i", rows, rows)
+    if np.isfinite(squared).all() and (np.abs(squared - 1.0) <= _UNIT_TOLERANCE).all():
+        return rows
     if not np.isfinite(rows).all():
         raise invalid("vectors contain NaN or infinite values")
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     if (norms <= np.finfo(np.float32).tiny).any():
         raise invalid("vectors contain an all-zero row, which has no direction")
     return np.ascontiguousarray(rows / norms, dtype=np.float32)
+
+
+# Squared norms this close to 1 are unit already (float32 rounding of a normalised vector).
+_UNIT_TOLERANCE = 1e-5
 
 
 def check_k(k: int) -> int:

@@ -70,8 +70,7 @@ class FaissFlatIndex(LabelledIndex):
             self._writable(need)
         self._rows[self._count : need] = vectors
         self._labels[self._count : need] = labels
-        for offset, label in enumerate(labels.tolist()):
-            self._row_of[label] = self._count + offset
+        self._row_of.update(zip(labels.tolist(), range(self._count, need), strict=True))
         self._count = need
 
     def _owned_tail(self) -> bool:

@@ -52,9 +52,10 @@ def _check_ids(face_ids: Sequence[str], person_ids: Sequence[str], n: int) -> No
             raise invalid(f"{name} must be a sequence of strings, not a single string")
         if len(ids) != n:
             raise invalid(f"{len(ids)} {name} given for {n} vectors")
-        if not all(isinstance(value, str) and value for value in ids):
-            bad = next(v for v in ids if not isinstance(v, str) or not v)
-            raise invalid(f"{name} must be non-empty strings, got {bad!r}")
+        if set(map(type, ids)) - {str} or "" in ids:  # in C; the loop below names the culprit
+            for value in ids:
+                if not isinstance(value, str) or not value:
+                    raise invalid(f"{name} must be non-empty strings, got {value!r}")
 
 
 class LabelledIndex(ABC):
@@ -248,6 +249,11 @@ class LabelledIndex(ABC):
         faces = list(faces)
         overwriting = any(f in self._label_of for f in faces) or any(f in self._label_of for f in removals)
         self._prepare_vectors(len(faces), overwriting)
+
+    def reserve(self, adding: int) -> None:
+        """Make room now for ``adding`` more faces (a rebuild that knows how many come), so
+        that the adds that follow do not grow the storage step by step."""
+        self._prepare_vectors(adding, False)
 
     def _ids_now(self) -> _Ids:
         # _face_of and _person_of are filled and emptied together: the same key order.

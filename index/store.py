@@ -74,8 +74,7 @@ class VectorStore:
             self._rows, self._labels = rows, ids
         self._rows[self._count : need] = vectors
         self._labels[self._count : need] = labels
-        for offset, label in enumerate(labels.tolist()):
-            self._row_of[label] = self._count + offset
+        self._row_of.update(zip(labels.tolist(), range(self._count, need), strict=True))
         self._count = need
 
     def remove(self, labels: np.ndarray) -> None:

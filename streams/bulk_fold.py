@@ -67,9 +67,11 @@ class _Outcome:
     errors: list[tuple[int, FacestreamError]]
 
 
-def fold_bulk(records: RecordBatch, expect: Expect) -> BulkFold:
+def fold_bulk(records: RecordBatch, expect: Expect, scratch: Scratch | None = None) -> BulkFold:
+    """Fold a batch; with a ``scratch``, the vectors handed back may live in it (valid until
+    its next use)."""
     n = len(records)
-    outcome = _classify(records, expect)
+    outcome = _classify(records, expect, scratch)
     kind = outcome.kind
     live = np.flatnonzero(kind >= 0)
     keys = records.keys
@@ -93,13 +95,22 @@ def fold_bulk(records: RecordBatch, expect: Expect) -> BulkFold:
     for gallery, picked in by_gallery.items():
         rows = outcome.row[winners[picked]]
         batch.upserts[gallery] = GalleryUpserts(
-            [faces[j] for j in picked], [outcome.persons[r] for r in rows.tolist()], outcome.vectors[rows]
+            [faces[j] for j in picked],
+            [outcome.persons[r] for r in rows.tolist()],
+            _take(outcome.vectors, rows),
         )
     for j in np.flatnonzero(won == 2).tolist():
         single = outcome.singles[int(winners[j])]
         _append(batch, single)
     skipped = n - len(live) - len(outcome.errors)
     return BulkFold(batch, outcome.errors, skipped)
+
+
+def _take(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``vectors[rows]``, without the copy when rows are all of them in order (the common case)."""
+    if len(rows) == len(vectors) and (len(rows) == 0 or (rows[0] == 0 and (np.diff(rows) == 1).all())):
+        return vectors
+    return vectors[rows]
 
 
 def _append(batch: FoldedBatch, upsert: Upsert) -> None:
@@ -117,7 +128,28 @@ def _split(joined: str) -> list[str]:
     return joined.split(_SEP)
 
 
-def _classify(records: RecordBatch, expect: Expect) -> _Outcome:
+class Scratch:
+    """Where a reader's batches gather their vectors: one buffer, reused batch after batch, so
+    that its pages are touched once (the first touch of fresh memory costs more than the copy).
+    A batch's vectors are valid until the next batch is gathered."""
+
+    def __init__(self) -> None:
+        self._buffer = np.empty(0, dtype=np.float32)
+
+    def gather(self, values: list[bytes], width: int) -> np.ndarray:
+        """The ``width`` float32s at the fixed offset of each value, as ``(n, width)`` rows."""
+        need = len(values) * width
+        if len(self._buffer) < need:
+            self._buffer = np.empty(need, dtype=np.float32)
+        target = memoryview(self._buffer).cast("B")  # type: ignore[arg-type]
+        size, end, at = 4 * width, _OFFSET + 4 * width, 0
+        for value in values:
+            target[at : at + size] = memoryview(value)[_OFFSET:end]
+            at += size
+        return self._buffer[:need].reshape(len(values), width)
+
+
+def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None) -> _Outcome:
     values, keys, headers = records.values, records.keys, records.headers
     n = len(values)
     kind = np.full(n, -1, dtype=np.int8)
@@ -170,10 +202,7 @@ def _classify(records: RecordBatch, expect: Expect) -> _Outcome:
         width = int(dim_of[good[0]]) if len(good) else 0
         good = good[dim_of[good] == width]  # one width per batch on the bulk path; others one by one
         if len(good):
-            end = _OFFSET + 4 * width
-            picked = [vals[j] for j in good.tolist()]
-            raw = b"".join([memoryview(v)[_OFFSET:end] for v in picked])  # type: ignore[arg-type]
-            block = np.frombuffer(raw, dtype="<f4").reshape(len(picked), width)
+            block = (scratch or Scratch()).gather([vals[j] for j in good.tolist()], width)  # type: ignore[misc]
             squared = np.einsum("ij,ij->i", block, block)
             fine = (squared > _TINY) & (squared < np.inf)
             good, block = good[fine], block[fine] if not fine.all() else block

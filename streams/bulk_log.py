@@ -70,32 +70,52 @@ def read_cut(
         consumer.assign([TopicPartition(topic, p, max(starts.get(p, 0), 0)) for p in sorted(pending)])
         while pending:
             messages = consumer.consume(num_messages=batch, timeout=1.0)
-            keys: list[bytes | None] = []
-            values: list[bytes | None] = []
-            headers: list[Any] = []
-            partitions: list[int] = []
-            offsets: list[int] = []
-            for message in messages:
-                error = message.error()
-                partition = int(message.partition() or 0)
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(partition)  # everything up to the high-water mark is read
-                        continue
-                    raise RuntimeError(f"reading {topic}[{partition}]: {error}")
-                offset = int(message.offset() or 0)
-                end = ends[partition]
-                if offset >= end:
-                    pending.discard(partition)
-                    continue
-                if offset == end - 1:
-                    pending.discard(partition)
-                keys.append(message.key())
-                values.append(message.value())
-                headers.append(message.headers())
-                partitions.append(partition)
-                offsets.append(offset)
-            if values:
-                yield RecordBatch(keys, values, headers, partitions, offsets)
+            if not messages:
+                continue
+            if any([m.error() for m in messages]):
+                messages = _drop_events(messages, pending, topic)
+            partitions = [m.partition() for m in messages]
+            offsets = [m.offset() for m in messages]
+            messages = _within(messages, partitions, offsets, ends, pending)
+            if len(messages) != len(partitions):
+                partitions = [m.partition() for m in messages]
+                offsets = [m.offset() for m in messages]
+            if messages:
+                yield RecordBatch(
+                    [m.key() for m in messages],
+                    [m.value() for m in messages],
+                    [m.headers() for m in messages],
+                    partitions,  # type: ignore[arg-type]
+                    offsets,  # type: ignore[arg-type]
+                )
     finally:
         consumer.close()
+
+
+def _drop_events(messages: list[Any], pending: set[int], topic: str) -> list[Any]:
+    """The records, without the end-of-partition events (a partition read to its end is done)."""
+    records = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(message)
+        elif error.code() == KafkaError._PARTITION_EOF:
+            pending.discard(message.partition())
+        else:
+            raise RuntimeError(f"reading {topic}[{message.partition()}]: {error}")
+    return records
+
+
+def _within(
+    messages: list[Any], partitions: list[Any], offsets: list[Any], ends: dict[int, int], pending: set[int]
+) -> list[Any]:
+    """The records before the cut; a partition whose last record before the cut is read is done."""
+    last: dict[int, int] = dict(zip(partitions, offsets, strict=True))  # each partition's last offset
+    beyond = False
+    for partition, offset in last.items():
+        if offset >= ends[partition] - 1:
+            pending.discard(partition)
+            beyond = beyond or offset >= ends[partition]
+    if not beyond:
+        return messages
+    return [m for m, p, o in zip(messages, partitions, offsets, strict=True) if o < ends[p]]

@@ -22,9 +22,10 @@ from core.logging import get_logger
 from core.settings import Settings
 from index import registry
 from index.base import VectorIndex
+from index.labelled import LabelledIndex
 from index.snapshot import write_snapshot
 from schemas.events import DEFAULT_GALLERY, ModelInfo
-from streams.bulk_fold import fold_bulk
+from streams.bulk_fold import Scratch, fold_bulk
 from streams.bulk_log import cut_ends, read_cut
 from streams.log_fold import apply_to
 
@@ -70,10 +71,13 @@ def fold_into(
     def expect(name: str) -> tuple[str, int] | None:
         return wanted if name == gallery else None
 
+    if isinstance(index, LabelledIndex):
+        index.reserve(sum(max(end - starts.get(p, 0), 0) for p, end in ends.items()))
     records = skipped = 0
+    scratch = Scratch()
     for batch in read_cut(settings, settings.topics.embeddings, starts, ends):
         records += len(batch)
-        folded = fold_bulk(batch, expect)
+        folded = fold_bulk(batch, expect, scratch)
         for position, exc in folded.errors:
             skipped += 1
             log.warning("replay_skipped", offset=batch.offsets[position], reason=exc.code.value)

@@ -27,7 +27,7 @@ from index import registry
 from index.snapshot import SnapshotUnusable, read_snapshot
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
-from streams.bulk_fold import fold_bulk
+from streams.bulk_fold import Scratch, fold_bulk
 from streams.bulk_log import read_cut
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
@@ -153,11 +153,12 @@ class LogFollower:
         """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
         batches = iter(read_cut(self.settings, self.topic, starts, ends))
         reached = dict(starts)
+        scratch = Scratch()
         while (batch := await asyncio.to_thread(next, batches, None)) is not None:
             await self.hold_galleries(
                 {g.decode() for h in batch.headers if h for k, g in h if k == Header.GALLERY}
             )
-            folded = fold_bulk(batch, self.state.expect)
+            folded = fold_bulk(batch, self.state.expect, scratch)
             for position, exc in folded.errors:
                 self.metrics.errors.labels("replica", exc.code.value).inc()
                 log.warning("replica_dead_letter", offset=batch.offsets[position], reason=exc.code.value)
