@@ -23,6 +23,7 @@ from api.deps import (
     LedgerDep,
     PrincipalDep,
     SettingsDep,
+    gallery_id,
     permission,
 )
 from api.responses import AUTH_ERRORS
@@ -161,21 +162,23 @@ async def list_galleries(settings: SettingsDep, catalog: CatalogDep, principal: 
     summary="One gallery, with its policies in force and its counts",
 )
 async def get_gallery(
-    gallery: GalleryDep,
     settings: SettingsDep,
     catalog: CatalogDep,
     request: Request,
     principal: Reader,
 ) -> GalleryPublic:
+    # Not GalleryDep: a gallery being deleted is shown (state "deleting"), not refused.
+    gallery = gallery_id(request)
+    found = await catalog.lookup(gallery)
+    if found is None:
+        raise FacestreamError(ErrorCode.UNKNOWN_GALLERY, f"gallery {gallery!r} does not exist")
     persons = faces = None
     try:
         async with request.app.state.sessions() as session:
-            persons = await queries.count_persons(session, gallery=gallery.gallery)
-            faces = await queries.count_faces(session, gallery=gallery.gallery)
+            persons = await queries.count_persons(session, gallery=gallery)
+            faces = await queries.count_faces(session, gallery=gallery)
     except (OperationalError, DBAPIError, OSError):
         pass  # counts are the projection's: without the database the gallery still answers
-    found = catalog.registry.get(gallery.gallery)
-    assert found is not None  # GalleryDep found it
     return public(found, settings, persons=persons, faces=faces)
 
 

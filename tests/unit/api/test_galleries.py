@@ -154,7 +154,7 @@ def test_deleting_a_gallery_is_an_erasure_with_a_receipt(tmp_path: Path) -> None
         409,
         "gallery_deleting",
     )
-    assert client(app, ADMIN).get("/galleries/staff").json()["code"] == "gallery_deleting"
+    assert client(app, ADMIN).get("/galleries/staff").json()["state"] == "deleting"
 
     receipt = client(app, "staff-adm").get(body["receipt"]).json()
     assert receipt["status"] == "pending" and receipt["waiting_for"][0] == "eraser"
