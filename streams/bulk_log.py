@@ -6,6 +6,8 @@ threads meanwhile. Blocking: call it on a worker thread. The live tail stays on 
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +121,61 @@ def _within(
     if not beyond:
         return messages
     return [m for m, p, o in zip(messages, partitions, offsets, strict=True) if o < ends[p]]
+
+
+class ReadAhead:
+    """Iterates ``batches`` on a thread of its own, ``depth`` batches ahead: the next batch is
+    read (librdkafka's copies, the record objects) while the caller folds this one, and the
+    caller's GIL-free copies into fresh index memory overlap the reading. Close it (or read
+    it to its end) to stop the thread."""
+
+    def __init__(self, batches: Iterator[RecordBatch], depth: int = 2) -> None:
+        self._queue: queue.Queue[RecordBatch | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(batches,), name="read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self, batches: Iterator[RecordBatch]) -> None:
+        item: RecordBatch | BaseException | None
+        try:
+            for item in batches:
+                if not self._put(item):
+                    return
+            item = None
+        except BaseException as exc:  # handed to the caller, raised there
+            item = exc
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        self._put(item)
+
+    def _put(self, item: RecordBatch | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self) -> RecordBatch | None:
+        """The next batch; None at the end. Blocking: call it on a thread from async code."""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        if item is None:
+            self.close()
+        return item
+
+    def __iter__(self) -> Iterator[RecordBatch]:
+        try:
+            while (batch := self.next()) is not None:
+                yield batch
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -28,7 +28,7 @@ from index.snapshot import SnapshotUnusable, read_snapshot
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
 from streams.bulk_fold import Scratch, fold_bulk
-from streams.bulk_log import read_cut
+from streams.bulk_log import ReadAhead, read_cut
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
@@ -151,21 +151,22 @@ class LogFollower:
 
     async def read_in_bulk(self, starts: dict[int, int], ends: dict[int, int]) -> None:
         """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
-        batches = iter(read_cut(self.settings, self.topic, starts, ends))
-        reached = dict(starts)
-        scratch = Scratch()
-        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
-            await self.hold_galleries(
-                {g.decode() for h in batch.headers if h for k, g in h if k == Header.GALLERY}
-            )
-            folded = fold_bulk(batch, self.state.expect, scratch)
-            for position, exc in folded.errors:
-                self.metrics.errors.labels("replica", exc.code.value).inc()
-                log.warning("replica_dead_letter", offset=batch.offsets[position], reason=exc.code.value)
-            for partition, offset in zip(batch.partitions, batch.offsets, strict=True):
-                if offset + 1 > reached.get(partition, 0):
-                    reached[partition] = offset + 1
-            await self.state.apply(folded.batch, reached)
+        batches = ReadAhead(read_cut(self.settings, self.topic, starts, ends))
+        try:
+            reached = dict(starts)
+            scratch = Scratch()
+            while (batch := await asyncio.to_thread(batches.next)) is not None:
+                await self.hold_galleries(_galleries_named(batch.headers))
+                folded = fold_bulk(batch, self.state.expect, scratch)
+                for position, exc in folded.errors:
+                    self.metrics.errors.labels("replica", exc.code.value).inc()
+                    log.warning("replica_dead_letter", offset=batch.offsets[position], reason=exc.code.value)
+                # Each partition's records come in order: its last one here is the furthest.
+                last = dict(zip(batch.partitions, batch.offsets, strict=True))
+                reached.update({partition: offset + 1 for partition, offset in last.items()})
+                await self.state.apply(folded.batch, reached)
+        finally:
+            batches.close()
         self.state.applied.update({p: max(self.state.applied.get(p, 0), e) for p, e in ends.items()})
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
