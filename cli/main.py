@@ -117,13 +117,19 @@ def projector() -> None:
 @click.option("--backend", default=None, help="Index backend of the new index (default: the setting).")
 @click.option("--reembed", is_flag=True, help="Re-embed the retained enrollment images under --pack.")
 @click.option("--pack", default=None, help="With --reembed: the model pack to migrate to.")
+@click.option("--gallery", default="default", show_default=True, help="Build this gallery's index only.")
 @click.option(
     "--labelled",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="With --reembed: a folder-per-person set on which to compare the two galleries.",
 )
 def replay(
-    replica_id: str, backend: str | None, reembed: bool, pack: str | None, labelled: Path | None
+    replica_id: str,
+    backend: str | None,
+    reembed: bool,
+    pack: str | None,
+    gallery: str,
+    labelled: Path | None,
 ) -> None:
     """Build an index from the compacted embeddings log for a new replica; the old ones keep serving.
 
@@ -142,7 +148,11 @@ def replay(
     if not reembed:
         model = model_info(get_pack(settings.model_pack))
         click.echo(
-            json.dumps(asyncio.run(run_replay(settings, model, backend=backend, target=target)).as_dict())
+            json.dumps(
+                asyncio.run(
+                    run_replay(settings, model, backend=backend, target=target, gallery=gallery)
+                ).as_dict()
+            )
         )
         return
     if not pack:
