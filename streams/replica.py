@@ -77,7 +77,7 @@ class IndexReplica:
         tasks: list[asyncio.Task[None]] = []
         try:
             await self.catalog.start()
-            await self.follower.restore(log_consumer)
+            await self.follower.restore(log_consumer, producer)
             await self.keeper.reconcile(self.catalog.registry)
             tasks = [
                 asyncio.create_task(self._keep_galleries(), name="galleries"),

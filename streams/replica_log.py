@@ -19,7 +19,7 @@ from aiokafka.structs import ConsumerRecord
 
 from core.errors import FacestreamError
 from core.galleries import Gallery
-from core.kafka import partitions_of
+from core.kafka import header_map, partitions_of
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -27,9 +27,9 @@ from index import registry
 from index.snapshot import SnapshotUnusable, read_snapshot
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
-from streams.bulk_fold import Scratch, fold_bulk
+from streams.bulk_fold import RecordBatch, Scratch, fold_bulk
 from streams.bulk_log import ReadAhead, read_cut
-from streams.handlers.dead_letter import dead_letter_for
+from streams.handlers.dead_letter import dead_letter, dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
 from streams.producing import send_all
@@ -127,9 +127,9 @@ class LogFollower:
         state.restored_from = "snapshot"
         log.info("snapshot_loaded", sizes=state.sizes(), offsets=state.applied)
 
-    async def restore(self, consumer: AIOKafkaConsumer) -> None:
-        """Load the snapshot, read the tail it does not cover in bulk, and position ``consumer``
-        at the end of that read."""
+    async def restore(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer | None = None) -> None:
+        """Load the snapshot, read the tail it does not cover in bulk (dead letters through
+        ``producer``), and position ``consumer`` at the end of that read."""
         self.load_snapshot()
         if DEFAULT_GALLERY not in self.state.galleries:
             self.state.hold(DEFAULT_GALLERY, self.default_index())
@@ -144,12 +144,14 @@ class LogFollower:
             tp.partition: max(self.state.applied.get(tp.partition, 0), beginnings[tp]) for tp in partitions
         }
         log.info("restore_started", source=self.state.restored_from, target=self.state.target)
-        await self.read_in_bulk(starts, dict(self.state.target))
+        await self.read_in_bulk(starts, dict(self.state.target), producer)
         for tp in partitions:
             consumer.seek(tp, max(self.state.applied.get(tp.partition, 0), beginnings[tp]))
         self._announce_ready()
 
-    async def read_in_bulk(self, starts: dict[int, int], ends: dict[int, int]) -> None:
+    async def read_in_bulk(
+        self, starts: dict[int, int], ends: dict[int, int], producer: AIOKafkaProducer | None = None
+    ) -> None:
         """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
         batches = ReadAhead(read_cut(self.settings, self.topic, starts, ends))
         try:
@@ -158,16 +160,30 @@ class LogFollower:
             while (batch := await asyncio.to_thread(batches.next)) is not None:
                 await self.hold_galleries(_galleries_named(batch.headers))
                 folded = fold_bulk(batch, self.state.expect, scratch)
-                for position, exc in folded.errors:
-                    self.metrics.errors.labels("replica", exc.code.value).inc()
-                    log.warning("replica_dead_letter", offset=batch.offsets[position], reason=exc.code.value)
+                letters = [self._dead_letter(batch, position, exc) for position, exc in folded.errors]
                 # Each partition's records come in order: its last one here is the furthest.
                 last = dict(zip(batch.partitions, batch.offsets, strict=True))
                 reached.update({partition: offset + 1 for partition, offset in last.items()})
                 await self.state.apply(folded.batch, reached)
+                if letters and producer is not None:
+                    await send_all(producer, letters)
         finally:
             batches.close()
         self.state.applied.update({p: max(self.state.applied.get(p, 0), e) for p, e in ends.items()})
+
+    def _dead_letter(self, batch: RecordBatch, position: int, exc: FacestreamError) -> Output:
+        self.metrics.errors.labels("replica", exc.code.value).inc()
+        return dead_letter(
+            topic=self.topic,
+            partition=batch.partitions[position],
+            offset=batch.offsets[position],
+            key=batch.keys[position],
+            value=batch.values[position],
+            headers=header_map(batch.headers[position]),
+            error=exc,
+            stage="replica",
+            topics=self.settings.topics,
+        )
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Every partition of the log, or this shard's share of them."""

@@ -1,0 +1,93 @@
+"""The bulk rebuild against the real broker: `replay` of one gallery and a replica's restore read
+the log with librdkafka and fold it as the per-record path would."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from core.settings import Settings
+from core.topics import ensure_topics, topic_specs
+from streams.bulk_log import cut_ends
+from streams.replay import build_from_log
+from streams.replica_log import LogFollower
+from streams.replica_state import ReplicaState
+from tests.unit.streams.factories import metrics
+from tests.unit.streams.galleries_factories import MODEL, fact, record, tombstone, unit
+
+pytestmark = [pytest.mark.kafka]
+
+
+@pytest.fixture
+async def config(tmp_path: Path) -> AsyncIterator[Settings]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka_bootstrap=os.environ.get("FACESTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        topic_prefix=f"testbulk{uuid.uuid4().hex[:6]}",
+        index_dir=tmp_path,
+        model_pack=MODEL.pack,
+        index_backend="faiss-flat",
+    )
+    specs = [s for s in topic_specs(settings) if s.name == settings.topics.embeddings]
+    await ensure_topics(settings, specs)
+    yield settings
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([s.name for s in specs])
+    finally:
+        await admin.close()
+
+
+async def _write(config: Settings) -> None:
+    rng = np.random.default_rng(3)
+    bad = unit(rng)
+    bad[0] = np.nan
+    records = [
+        *(record(i, fact(f"d{i}", f"p{i % 7}", unit(rng))) for i in range(300)),
+        *(record(i, fact(f"b{i}", f"p{i % 7}", unit(rng), gallery="branch-b")) for i in range(120)),
+        tombstone(0, "d5"),
+        tombstone(0, "b7"),
+        record(0, fact("poison", "p", bad)),
+        record(0, fact("d9", "moved", unit(rng))),
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap)
+    await producer.start()
+    try:
+        for r in records:
+            await producer.send(config.topics.embeddings, r.value, key=r.key, headers=r.headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def test_replay_of_one_gallery_keeps_its_records_only(config: Settings) -> None:
+    await _write(config)
+    default = await build_from_log(config, MODEL, backend="faiss-flat")
+    branch = await build_from_log(config, MODEL, backend="faiss-ivfpq", gallery="branch-b")
+    assert len(default.index) == 299 and "d5" not in default.index and "b1" not in default.index
+    assert default.index.person_of("d9") == "moved"  # type: ignore[attr-defined]
+    assert len(branch.index) == 119 and "b7" not in branch.index and "d1" not in branch.index
+    assert branch.index.backend == "faiss-ivfpq"
+    assert default.records == branch.records == 424 and default.skipped == 1
+    assert sum(default.offsets.values()) == 424
+
+
+async def test_a_replica_restores_every_gallery_from_the_log_in_bulk(config: Settings) -> None:
+    await _write(config)
+    state = ReplicaState()
+    follower = LogFollower(config, metrics(), MODEL, state)
+    state.hold("default", follower.default_index())
+    state.hold("branch-b", follower.default_index())  # as the catalog would have it
+    ends = cut_ends(config, config.topics.embeddings, list(range(config.topic_partitions)))
+    await follower.read_in_bulk(dict.fromkeys(ends, 0), ends)
+    assert state.sizes() == {"branch-b": 119, "default": 299}
+    assert state.applied == ends and "b7" not in state.galleries["branch-b"].index
+    assert set(state.gallery_of.values()) == {"branch-b"} and len(state.gallery_of) == 119
