@@ -111,6 +111,8 @@ class GalleryEntry(BaseModel):
     size: int = Field(ge=0)
     persons: int = Field(ge=0)
     generation: int = Field(default=0, ge=0)
+    # The options the gallery's definition gave its index (what a rebuild compares against).
+    options: dict[str, int | float | str] = {}
 
 
 class SnapshotManifest(BaseModel):
@@ -153,6 +155,7 @@ def write_snapshot(
     offsets: dict[int, int],
     topic: str,
     generations: Mapping[str, int] | None = None,
+    options: Mapping[str, Mapping[str, int | float | str]] | None = None,
 ) -> SnapshotManifest:
     """Persist the indexes (one per gallery; a single index is the default gallery's) with the
     offsets they reflect; returns the manifest written.
@@ -188,6 +191,7 @@ def write_snapshot(
                 size=stats.size,
                 persons=stats.persons,
                 generation=(generations or {}).get(gallery, 0),
+                options=dict((options or {}).get(gallery, {})),
             )
         manifest = SnapshotManifest(
             format_version=FORMAT_VERSION,

@@ -78,7 +78,6 @@ class IndexReplica:
         try:
             await self.catalog.start()
             await self.follower.restore(log_consumer, producer)
-            await self.keeper.reconcile(self.catalog.registry)
             tasks = [
                 asyncio.create_task(self._keep_galleries(), name="galleries"),
                 asyncio.create_task(self._follow(log_consumer, producer), name="apply"),
@@ -101,10 +100,11 @@ class IndexReplica:
             self.publisher.observe()
 
     async def _keep_galleries(self) -> None:
+        """At once (a gallery deleted or redefined while this replica was down), then on."""
         while True:
+            await self.keeper.reconcile(self.catalog.registry)
             await asyncio.sleep(_GALLERY_CHECK_S)
             await self.catalog.refresh()
-            await self.keeper.reconcile(self.catalog.registry)
 
     async def _shutdown(self, producer: AIOKafkaProducer, log_consumer: AIOKafkaConsumer) -> None:
         self.snapshots.close()  # a snapshot being written finishes first

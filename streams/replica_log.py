@@ -115,10 +115,15 @@ class LogFollower:
             log.warning("snapshot_unusable", reason=str(exc), action="rebuild from the log")
             return
         state = self.state
-        generations = loaded.generations
+        entries = loaded.manifest.galleries
         state.restore(
             {
-                g: GalleryIndex(index, generation=generations[g], backend=index.backend)
+                g: GalleryIndex(
+                    index,
+                    generation=entries[g].generation,
+                    backend=index.backend,
+                    options=dict(entries[g].options),
+                )
                 for g, index in loaded.indexes.items()
             }
         )

@@ -16,6 +16,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from core.logging import get_logger
 from index.base import Saveable
@@ -85,24 +86,33 @@ class Snapshotter:
         self._writer.shutdown(wait=True)
 
     def _write(self, view: Galleries, offsets: dict[int, int]) -> None:
-        indexes, generations = view
-        write_snapshot(indexes, self.directory, offsets=offsets, topic=self.topic, generations=generations)
+        indexes, generations, options = view
+        write_snapshot(
+            indexes,
+            self.directory,
+            offsets=offsets,
+            topic=self.topic,
+            generations=generations,
+            options=options,
+        )
 
     def _write_paced(self, view: Galleries, offsets: dict[int, int]) -> None:
         with paced(_WRITER_BYTES_PER_S):
             self._write(view, offsets)
 
 
-# Each gallery's index (or a frozen view of it) and its generation.
-Galleries = tuple[dict[str, Saveable], dict[str, int]]
+# Each gallery's index (or a frozen view of it), its generation and its index options.
+Galleries = tuple[dict[str, Saveable], dict[str, int], dict[str, dict[str, Any]]]
 
 
 def _as_saved(galleries: dict[str, GalleryIndex]) -> Galleries:
-    return {g: held.index for g, held in galleries.items()}, _generations(galleries)
+    return {g: held.index for g, held in galleries.items()}, *_definitions(galleries)
 
 
-def _generations(galleries: dict[str, GalleryIndex]) -> dict[str, int]:
-    return {g: held.generation for g, held in galleries.items()}
+def _definitions(galleries: dict[str, GalleryIndex]) -> tuple[dict[str, int], dict[str, dict[str, Any]]]:
+    return {g: held.generation for g, held in galleries.items()}, {
+        g: held.options for g, held in galleries.items()
+    }
 
 
 def _freeze(galleries: dict[str, GalleryIndex]) -> Galleries | None:
@@ -113,4 +123,4 @@ def _freeze(galleries: dict[str, GalleryIndex]) -> Galleries | None:
         if view is None:
             return None
         views[gallery] = view
-    return views, _generations(galleries)
+    return views, *_definitions(galleries)

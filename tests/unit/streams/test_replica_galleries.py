@@ -185,3 +185,38 @@ async def test_a_new_generation_rebuilds_that_gallery_alone(
     assert state.sizes() == {"branch-b": 1, "branch-c": 1, "default": 1}
     await GalleryKeeper(config, state, follower).reconcile(catalog.registry)  # nothing new: no rebuild
     assert len(read) == 2  # the rebuild's cut, then its catch-up under the gate
+
+
+async def test_a_snapshot_restores_every_gallery_and_no_rebuild_follows(
+    config: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streams.replica_snapshot import Snapshotter
+
+    spec = IndexSpec(backend="faiss-ivfpq", options={"nlist": 2, "m": 4, "nbits": 4, "train_min": 100})
+    state, follower, catalog = _replica(config)
+    catalog.define("branch-b", generation=2, index=spec)
+    rng = np.random.default_rng(6)
+    await _apply(
+        state,
+        follower,
+        [record(0, fact("fa", "p", unit(rng))), record(1, fact("fb", "p", unit(rng), gallery="branch-b"))],
+    )
+    snapshots = Snapshotter(state, follower.snapshot_dir, config.topics.embeddings)
+    assert await snapshots.snapshot()
+    snapshots.close()
+
+    again, follower_again, _ = _replica(config)
+    follower_again.catalog = catalog
+    follower_again.load_snapshot()
+    assert again.restored_from == "snapshot" and again.sizes() == {"branch-b": 1, "default": 1}
+    assert again.galleries["branch-b"].index.backend == "faiss-ivfpq" and again.gallery_of == {
+        "fb": "branch-b"
+    }
+
+    def no_rebuild(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        raise AssertionError("a gallery restored as its definition says is not rebuilt")
+
+    monkeypatch.setattr(replica_galleries, "fold_into", no_rebuild)
+    await GalleryKeeper(config, again, follower_again).reconcile(catalog.registry)
+    await _apply(again, follower_again, [tombstone(2, "fb")])  # routed by the restored map
+    assert again.sizes() == {"branch-b": 0, "default": 1}
