@@ -4,7 +4,8 @@ N faces beside 100 galleries of N/100 faces (the same total), in one run.
 Single-query searches back to back through ``ReplicaState.search`` (the lock a query takes and
 the thread hop included, as the replica's query path runs them), faiss-flat, synthetic unit
 vectors; the many-galleries case spreads its queries over every gallery. p50/p95 of each and
-the ratio many/one.
+the ratio many/one. Then 64 concurrent queries, spread over the galleries, answered as the
+query server does (one batch per gallery named) against one batch of 64 in the one gallery.
 
     .venv/bin/python -m bench.galleries --faces 100000
 """
@@ -55,6 +56,23 @@ async def latencies(state: ReplicaState, queries: np.ndarray, rounds: int) -> li
     return times
 
 
+async def batch_latencies(state: ReplicaState, queries: np.ndarray, size: int, rounds: int) -> list[float]:
+    """``size`` concurrent queries as the query server answers them: one search per gallery
+    named (all in one gallery: one search of ``size`` rows)."""
+    names = sorted(state.galleries)
+    times = []
+    for i in range(rounds):
+        rows = [(i * size + j) % len(queries) for j in range(size)]
+        by_gallery: dict[str, list[int]] = {}
+        for j, row in enumerate(rows):
+            by_gallery.setdefault(names[(i * size + j) % len(names)], []).append(row)
+        started = time.perf_counter()
+        for gallery, picked in by_gallery.items():
+            await state.search(queries[picked], 10, gallery)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def _summary(times: list[float]) -> dict[str, float]:
     return {
         "n": len(times),
@@ -80,6 +98,13 @@ async def run(faces: int, many: int, rounds: int) -> dict[str, Any]:
     report["ratio_many_vs_one"] = {
         "p50": round(float(np.percentile(several, 50) / np.percentile(single, 50)), 3),
         "p95": round(float(np.percentile(several, 95) / np.percentile(single, 95)), 3),
+    }
+    batch_one = await batch_latencies(one, queries, 64, rounds // 20)
+    batch_many = await batch_latencies(spread, queries, 64, rounds // 20)
+    report["batch_of_64_queries"] = {
+        "one_gallery": _summary(batch_one),
+        f"{many}_galleries": _summary(batch_many),
+        "ratio_p50": round(float(np.percentile(batch_many, 50) / np.percentile(batch_one, 50)), 3),
     }
     report["loadavg_end"] = os.getloadavg()
     return report

@@ -4,6 +4,7 @@ from the snapshot of what was rebuilt (its log tail empty).
 
   * ``rebuild_from_kafka``: ``streams.replay.build_from_log`` (librdkafka bulk reads, bulk
     fold, bulk index add), faiss-flat;
+  * ``read_only_from_kafka``: the bulk reader alone, reading the same cut: the ceiling;
   * ``rebuild_in_memory``: the same fold (``bulk_fold``) and index build over the same
     records held in memory, in batches of the reader's size: no Kafka;
   * ``per_record_in_memory``: the per-record fold of the live tail over the first 100k records,
@@ -40,7 +41,7 @@ from index.snapshot import write_snapshot
 from schemas.envelope import Envelope
 from schemas.events import BBox, FaceEmbedded, ModelInfo
 from streams.bulk_fold import RecordBatch, Scratch, fold_bulk
-from streams.bulk_log import BATCH
+from streams.bulk_log import BATCH, ReadAhead, cut_ends, read_cut
 from streams.handlers.enroll import embedding_headers
 from streams.log_fold import PendingChanges, apply_to, only_default
 from streams.replay import build_from_log
@@ -124,6 +125,15 @@ def per_record_rebuild(records: list[Record]) -> float:
     return time.perf_counter() - started
 
 
+def read_only(settings: Settings) -> float:
+    """The reader alone (librdkafka, the record objects, keys, values, headers): the ceiling."""
+    topic = settings.topics.embeddings
+    ends = cut_ends(settings, topic, list(range(settings.topic_partitions)))
+    started = time.perf_counter()
+    count = sum(len(batch) for batch in ReadAhead(read_cut(settings, topic, dict.fromkeys(ends, 0), ends)))
+    return count / (time.perf_counter() - started)
+
+
 def produce(settings: Settings, records: list[Record]) -> float:
     producer = Producer(
         {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "batch.size": 1 << 20, "acks": "all"}
@@ -179,6 +189,9 @@ async def run(faces: int, scratch: str | None) -> dict[str, Any]:
     try:
         produce_s = await asyncio.to_thread(produce, settings, records)
         report["produce_records_per_s"] = round(faces / produce_s)
+        report["read_only_from_kafka"] = {
+            "records_per_s": round(await asyncio.to_thread(read_only, settings))
+        }
         started = time.perf_counter()
         built = await build_from_log(settings, MODEL, backend="faiss-flat")
         kafka_s = time.perf_counter() - started
