@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from core.settings import Settings
 from streams.bulk_fold import RecordBatch
 
-BATCH = 20_000
+BATCH = 2_000  # records per consume(): measured here, 1-2k read 25% faster than 20k (cache-resident)
 
 
 def _config(settings: Settings) -> dict[str, Any]:
@@ -129,7 +129,7 @@ class ReadAhead:
     caller's GIL-free copies into fresh index memory overlap the reading. Close it (or read
     it to its end) to stop the thread."""
 
-    def __init__(self, batches: Iterator[RecordBatch], depth: int = 2) -> None:
+    def __init__(self, batches: Iterator[RecordBatch], depth: int = 8) -> None:
         self._queue: queue.Queue[RecordBatch | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(batches,), name="read-ahead", daemon=True)
