@@ -9,7 +9,8 @@ from the snapshot of what was rebuilt (its log tail empty).
     records held in memory, in batches of the reader's size: no Kafka;
   * ``per_record_in_memory``: the per-record fold of the live tail over the first 100k records,
     for comparison;
-  * ``ready_from_snapshot``: a fresh ``IndexReplica`` against the broker, from start to ready.
+  * ``replica_from_log``: a fresh ``IndexReplica`` without a snapshot, from start to ready;
+  * ``ready_from_snapshot``: a fresh ``IndexReplica`` from the snapshot of what was rebuilt.
 
     .venv/bin/python -m bench.replay --faces 1000000
 """
@@ -152,7 +153,8 @@ def produce(settings: Settings, records: list[Record]) -> float:
     return time.perf_counter() - started
 
 
-async def ready_from_snapshot(settings: Settings) -> dict[str, Any]:
+async def start_replica(settings: Settings) -> dict[str, Any]:
+    """A fresh replica, from its start to ready (its snapshot, if any, then the log)."""
     started = time.perf_counter()
     replica = IndexReplica(settings, Metrics.create(), MODEL)
     running = asyncio.create_task(replica.run())
@@ -198,6 +200,8 @@ async def run(faces: int, scratch: str | None) -> dict[str, Any]:
         if len(built.index) != faces:
             raise RuntimeError(f"rebuilt {len(built.index)} faces of {faces}")
         report["rebuild_from_kafka"] = {"seconds": round(kafka_s, 3), "records_per_s": round(faces / kafka_s)}
+        from_log = await start_replica(settings)  # no snapshot yet: the whole log, in bulk
+        report["replica_from_log"] = from_log | {"records_per_s": round(faces / from_log["ready_s"])}
         view = built.index.frozen()  # type: ignore[attr-defined]
         write_snapshot(
             {"default": view},
@@ -206,7 +210,7 @@ async def run(faces: int, scratch: str | None) -> dict[str, Any]:
             topic=settings.topics.embeddings,
         )
         del built, view
-        report["ready_from_snapshot"] = await ready_from_snapshot(settings)
+        report["ready_from_snapshot"] = await start_replica(settings)
     finally:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         await admin.start()

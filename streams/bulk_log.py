@@ -169,6 +169,34 @@ class ReadAhead:
             self.close()
         return item
 
+    def next_many(self, records: int) -> RecordBatch | None:
+        """The next batch joined with those already read after it, up to about ``records``:
+        fewer, larger steps for a caller whose every step has a cost of its own."""
+        first = self.next()
+        if first is None:
+            return None
+        joined = RecordBatch(
+            list(first.keys),
+            list(first.values),
+            list(first.headers),
+            list(first.partitions),
+            list(first.offsets),
+        )
+        while len(joined) < records:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None or isinstance(item, BaseException):
+                self._queue.put(item)  # the end (or a failure) comes with the next call
+                break
+            joined.keys += item.keys
+            joined.values += item.values
+            joined.headers += item.headers
+            joined.partitions += item.partitions
+            joined.offsets += item.offsets
+        return joined
+
     def __iter__(self) -> Iterator[RecordBatch]:
         try:
             while (batch := self.next()) is not None:

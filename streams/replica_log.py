@@ -24,6 +24,7 @@ from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from index import registry
+from index.labelled import LabelledIndex
 from index.snapshot import SnapshotUnusable, read_snapshot
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
@@ -37,6 +38,8 @@ from streams.replica_state import GalleryIndex, ReplicaState
 
 log = get_logger(__name__)
 
+# Records applied at once while restoring (each apply has its locks and thread hops).
+_APPLY_RECORDS = 20_000
 # A pack's model (id and dim), or None for a pack this process does not know.
 PackModels = Callable[[str], ModelInfo | None]
 
@@ -158,11 +161,15 @@ class LogFollower:
         self, starts: dict[int, int], ends: dict[int, int], producer: AIOKafkaProducer | None = None
     ) -> None:
         """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
+        coming = sum(max(end - starts.get(p, 0), 0) for p, end in ends.items())
+        held = self.state.galleries.get(DEFAULT_GALLERY)
+        if held is not None and len(self.state.galleries) == 1 and isinstance(held.index, LabelledIndex):
+            held.index.reserve(coming)  # one gallery: room for the whole read at once
         batches = ReadAhead(read_cut(self.settings, self.topic, starts, ends))
         try:
             reached = dict(starts)
             scratch = Scratch()
-            while (batch := await asyncio.to_thread(batches.next)) is not None:
+            while (batch := await asyncio.to_thread(batches.next_many, _APPLY_RECORDS)) is not None:
                 await self.hold_galleries(_galleries_named(batch.headers))
                 folded = fold_bulk(batch, self.state.expect, scratch)
                 letters = [self._dead_letter(batch, position, exc) for position, exc in folded.errors]

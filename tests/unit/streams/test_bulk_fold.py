@@ -72,3 +72,34 @@ def test_a_batch_of_one_gallery_takes_the_bulk_path_whole() -> None:
     single, _ = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
     assert len(bulk.batch.upserts["default"]) == 40
+
+
+def _batches(n: int, fail: bool = False):  # type: ignore[no-untyped-def]
+    from streams.bulk_fold import RecordBatch
+
+    for i in range(n):
+        yield RecordBatch([b"k%d" % i], [b"v"], [None], [0], [i])
+    if fail:
+        raise RuntimeError("broker gone")
+
+
+def test_read_ahead_hands_over_every_batch_in_order_then_its_failure() -> None:
+    import time
+
+    import pytest
+
+    from streams.bulk_log import ReadAhead
+
+    assert [b.offsets[0] for b in ReadAhead(_batches(5))] == [0, 1, 2, 3, 4]
+    ahead = ReadAhead(_batches(5), depth=8)
+    time.sleep(0.2)  # let it read ahead
+    joined = ahead.next_many(3)
+    assert joined is not None and joined.offsets[:3] == [0, 1, 2]
+    rest: list[int] = []
+    while (batch := ahead.next_many(100)) is not None:
+        rest += batch.offsets
+    assert joined.offsets + rest == [0, 1, 2, 3, 4]
+    failing = ReadAhead(_batches(2, fail=True))
+    with pytest.raises(RuntimeError, match="broker gone"):
+        while failing.next_many(10) is not None:
+            pass
