@@ -48,6 +48,18 @@ def _config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def partitions(settings: Settings, topic: str) -> list[int]:
+    """The topic's partitions, from one metadata request (empty if the topic does not exist)."""
+    consumer = Consumer(_config(settings))
+    try:
+        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if found is None or found.error is not None:
+            return []
+        return sorted(found.partitions)
+    finally:
+        consumer.close()
+
+
 def cut_ends(settings: Settings, topic: str, partitions: list[int]) -> dict[int, int]:
     """The high-water mark of each partition now: where a cut of the log ends."""
     consumer = Consumer(_config(settings))

@@ -76,8 +76,10 @@ class IndexReplica:
         await log_consumer.start()
         tasks: list[asyncio.Task[None]] = []
         try:
-            await self.catalog.start()
-            await self.follower.restore(log_consumer, producer)
+            catalog = asyncio.create_task(self.catalog.start(), name="catalog")
+            tasks.append(catalog)  # cancelled with the others if the restore fails
+            await self.follower.restore(log_consumer, producer)  # loads the snapshot meanwhile
+            await catalog
             tasks = [
                 asyncio.create_task(self._keep_galleries(), name="galleries"),
                 asyncio.create_task(self._follow(log_consumer, producer), name="apply"),

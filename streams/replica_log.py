@@ -29,7 +29,7 @@ from index.snapshot import SnapshotUnusable, read_snapshot
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
 from streams.bulk_fold import RecordBatch, Scratch, fold_bulk
-from streams.bulk_log import ReadAhead, read_cut
+from streams.bulk_log import ReadAhead, partitions, read_cut
 from streams.handlers.dead_letter import dead_letter, dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
@@ -138,7 +138,7 @@ class LogFollower:
     async def restore(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer | None = None) -> None:
         """Load the snapshot, read the tail it does not cover in bulk (dead letters through
         ``producer``), and position ``consumer`` at the end of that read."""
-        self.load_snapshot()
+        await asyncio.to_thread(self.load_snapshot)  # the loop goes on meanwhile (the catalog)
         if DEFAULT_GALLERY not in self.state.galleries:
             self.state.hold(DEFAULT_GALLERY, self.default_index())
         partitions = await self._partitions(consumer)
@@ -163,8 +163,11 @@ class LogFollower:
         """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
         coming = sum(max(end - starts.get(p, 0), 0) for p, end in ends.items())
         held = self.state.galleries.get(DEFAULT_GALLERY)
-        if held is not None and len(self.state.galleries) == 1 and isinstance(held.index, LabelledIndex):
-            held.index.reserve(coming)  # one gallery: room for the whole read at once
+        alone = held is not None and len(self.state.galleries) == 1
+        if alone and coming and held is not None and isinstance(held.index, LabelledIndex):
+            # One gallery: room for the whole read at once. Not for an empty tail: a snapshot's
+            # mapped rows stay mapped until a change needs them copied.
+            held.index.reserve(coming)
         batches = ReadAhead(read_cut(self.settings, self.topic, starts, ends))
         try:
             reached = dict(starts)
@@ -200,7 +203,10 @@ class LogFollower:
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Every partition of the log, or this shard's share of them."""
         wanted = self.settings.shard_partitions
-        found = await partitions_of(consumer, self.topic)
+        # One metadata request (aiokafka's partitions_of waits half a second when it has none).
+        found = await asyncio.to_thread(partitions, self.settings, self.topic)
+        if not found:
+            found = await partitions_of(consumer, self.topic)  # absent: wait for it, or fail
         self.state.total_partitions = len(found)
         return [TopicPartition(self.topic, p) for p in found if wanted is None or p in wanted]
 
