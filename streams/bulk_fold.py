@@ -99,9 +99,12 @@ def fold_bulk(records: RecordBatch, expect: Expect, scratch: Scratch | None = No
             [outcome.persons[r] for r in rows.tolist()],
             _take(outcome.vectors, rows),
         )
+    singles: dict[str, list[Upsert]] = {}  # read one by one (JSON, ...): stacked once per gallery
     for j in np.flatnonzero(won == 2).tolist():
         single = outcome.singles[int(winners[j])]
-        _append(batch, single)
+        singles.setdefault(single.gallery, []).append(single)
+    for gallery, upserts in singles.items():
+        _extend(batch, gallery, upserts)
     skipped = n - len(live) - len(outcome.errors)
     return BulkFold(batch, outcome.errors, skipped)
 
@@ -113,15 +116,16 @@ def _take(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return vectors[rows]
 
 
-def _append(batch: FoldedBatch, upsert: Upsert) -> None:
-    found = batch.upserts.get(upsert.gallery)
-    row = upsert.vector[None, :].astype(np.float32, copy=False)
+def _extend(batch: FoldedBatch, gallery: str, upserts: list[Upsert]) -> None:
+    rows = np.stack([u.vector for u in upserts]).astype(np.float32, copy=False)
+    faces, persons = [u.face_id for u in upserts], [u.person_id for u in upserts]
+    found = batch.upserts.get(gallery)
     if found is None:
-        batch.upserts[upsert.gallery] = GalleryUpserts([upsert.face_id], [upsert.person_id], row)
+        batch.upserts[gallery] = GalleryUpserts(faces, persons, rows)
     else:
-        found.faces.append(upsert.face_id)
-        found.persons.append(upsert.person_id)
-        found.vectors = np.concatenate([found.vectors, row])
+        found.faces += faces
+        found.persons += persons
+        found.vectors = np.concatenate([found.vectors, rows])
 
 
 def _split(joined: str) -> list[str]:

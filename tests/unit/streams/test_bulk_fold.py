@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core.errors import FacestreamError
 from schemas.events import ModelInfo
@@ -64,10 +65,11 @@ def test_bulk_fold_matches_the_per_record_fold() -> None:
     assert _as_map(bulk.batch)["default"]["f1"][0] == "p9"
 
 
-def test_a_batch_of_one_gallery_takes_the_bulk_path_whole() -> None:
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json-before-the-binary-format"])
+def test_a_batch_of_one_gallery_folds_whole(binary: bool) -> None:
     rng = np.random.default_rng(8)
     vectors = [unit(rng) for _ in range(50)]
-    records = [record(i, fact(f"f{i % 40}", f"p{i}", v)) for i, v in enumerate(vectors)]
+    records = [record(i, fact(f"f{i % 40}", f"p{i}", v), binary=binary) for i, v in enumerate(vectors)]
     bulk = fold_records(records, expect)
     single, _ = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
@@ -85,8 +87,6 @@ def _batches(n: int, fail: bool = False):  # type: ignore[no-untyped-def]
 
 def test_read_ahead_hands_over_every_batch_in_order_then_its_failure() -> None:
     import time
-
-    import pytest
 
     from streams.bulk_log import ReadAhead
 
