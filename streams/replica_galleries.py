@@ -39,12 +39,8 @@ class GalleryKeeper:
                 if await self.state.drop(name):
                     log.info("gallery_dropped", gallery=name)
                 continue
-            definition = found.definition
-            backend = definition.index.backend or self.settings.index_backend
-            if (held.generation, held.index.backend) != (definition.generation, backend) or (
-                definition.index.options and dict(definition.index.options) != held.options
-            ):
-                await self.rebuild(definition)
+            if held.outdated(found.definition, self.settings.index_backend):
+                await self.rebuild(found.definition)
 
     async def rebuild(self, definition: GalleryDefined) -> GalleryIndex | None:
         """Replay of one gallery: a new index from the log, swapped in; the others answer."""

@@ -85,7 +85,7 @@ class LogFollower:
         if not options and backend == self.settings.index_backend:
             options = dict(self.settings.index_options)
         index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
-        return GalleryIndex(index, generation=definition.generation, backend=backend, options=options)
+        return GalleryIndex(index, generation=definition.generation, options=options)
 
     def default_index(self) -> GalleryIndex:
         held = self.new_index(GalleryDefined(gallery=DEFAULT_GALLERY, pack=self.settings.model_pack))
@@ -124,7 +124,6 @@ class LogFollower:
                 g: GalleryIndex(
                     index,
                     generation=entries[g].generation,
-                    backend=index.backend,
                     options=dict(entries[g].options),
                 )
                 for g, index in loaded.indexes.items()

@@ -20,7 +20,7 @@ import numpy as np
 
 from index.base import PersonMatch, VectorIndex, search_persons
 from index.labelled import LabelledIndex
-from schemas.events import DEFAULT_GALLERY
+from schemas.events import DEFAULT_GALLERY, GalleryDefined
 from streams.log_fold import FoldedBatch, PendingChanges
 
 T = TypeVar("T")
@@ -32,11 +32,15 @@ class GalleryIndex:
 
     index: VectorIndex
     generation: int = 0
-    backend: str = ""  # the IndexSpec backend asked for ("" = the deployment's)
     options: dict[str, Any] = field(default_factory=dict)
 
-    def built_as(self, generation: int, backend: str, options: dict[str, Any]) -> bool:
-        return (self.generation, self.backend, self.options) == (generation, backend, dict(options))
+    def outdated(self, definition: GalleryDefined, default_backend: str) -> bool:
+        """Whether the gallery's definition asks for another index than this one: a new
+        generation, another backend, other options (a replay of the gallery)."""
+        spec = definition.index
+        if (self.generation, self.index.backend) != (definition.generation, spec.backend or default_backend):
+            return True
+        return bool(spec.options) and dict(spec.options) != self.options
 
 
 @dataclass(frozen=True, slots=True)
