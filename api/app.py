@@ -26,6 +26,7 @@ from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from db.session import create_engine, create_sessionmaker
+from schemas.api import ErrorBody
 
 log = get_logger(__name__)
 
@@ -78,12 +79,20 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     install_offline_docs(app)
     app.include_router(galleries.router)
-    app.include_router(galleries.one, prefix="/galleries/{gallery}", dependencies=[Depends(gallery_path)])
+    in_gallery = {
+        "prefix": "/galleries/{gallery}",
+        "dependencies": [Depends(gallery_path)],
+        "responses": {
+            404: {"model": ErrorBody, "description": "unknown_gallery"},
+            409: {"model": ErrorBody, "description": "gallery_deleting, default_gallery"},
+        },
+    }
+    app.include_router(galleries.one, **in_gallery)  # type: ignore[arg-type]
     # Every gallery route twice: under /galleries/{gallery}, and at the root for the default
     # gallery (the routes from before galleries, unchanged for existing clients).
     for scoped in (enroll.router, identify.router, persons.router, erasure.router, ops.scoped):
         app.include_router(scoped)
-        app.include_router(scoped, prefix="/galleries/{gallery}", dependencies=[Depends(gallery_path)])
+        app.include_router(scoped, **in_gallery)  # type: ignore[arg-type]
     app.include_router(erasure.receipts)
     app.include_router(ops.router)
 
