@@ -29,18 +29,6 @@ def receipt(
 ) -> ErasureReceipt:
     """Raises unknown_person / unknown_face when the log held nothing to erase."""
     outcome = entry.outcome
-    requested = entry.requested
-    kind: Literal["person", "face", "gallery"] = (
-        "person"
-        if isinstance(outcome, PersonErased)
-        else "gallery"
-        if isinstance(outcome, GalleryErased)
-        else "face"
-        if isinstance(outcome, FaceErased)
-        else requested.kind
-        if requested
-        else "face"
-    )
     if outcome is not None and not outcome.found:
         if isinstance(outcome, PersonErased):
             raise FacestreamError(
@@ -73,18 +61,7 @@ def receipt(
         waiting.append("replicas")
     if not projected:
         waiting.append("projection")
-    face_ids = (
-        list(outcome.face_ids)
-        if isinstance(outcome, PersonErased)
-        else [outcome.face_id]
-        if isinstance(outcome, FaceErased)
-        else []
-    )
-    person_id = (
-        outcome.person_id
-        if isinstance(outcome, PersonErased | FaceErased)
-        else (requested.person_id if requested else None)
-    )
+    kind, person_id, face_ids = _subject(entry)
     return ErasureReceipt(
         erasure_id=erasure_id,
         kind=kind,
@@ -101,6 +78,22 @@ def receipt(
         replicas=replicas,
         projection_applied=projected,
     )
+
+
+Kind = Literal["person", "face", "gallery"]
+
+
+def _subject(entry: LedgerEntry) -> tuple[Kind, str | None, list[str]]:
+    """What was erased: from the eraser's fact once there, else from the request."""
+    match entry.outcome:
+        case PersonErased(person_id=person, face_ids=faces):
+            return "person", person, list(faces)
+        case FaceErased(person_id=person, face_id=face):
+            return "face", person, [face]
+        case GalleryErased():
+            return "gallery", None, []
+    requested = entry.requested
+    return (requested.kind, requested.person_id, []) if requested else ("face", None, [])
 
 
 def _projected(

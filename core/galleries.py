@@ -14,11 +14,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from core.errors import ErrorCode, FacestreamError
+from core.kafka import decode, event_type
 from core.settings import Settings
-from schemas.envelope import Envelope, EnvelopeHead
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, GalleryDeleted, IndexSpec
 
 GalleryState = Literal["active", "deleting"]
@@ -77,17 +75,16 @@ class GalleryRegistry:
         if record.value is None:
             self._galleries.pop(gallery, None)
             return
+        kind = event_type(record)
         try:
-            head = EnvelopeHead.model_validate_json(record.value)
-            if head.type == "GalleryDefined":
-                defined = Envelope[GalleryDefined].model_validate_json(record.value).payload
-                self._galleries[gallery] = Gallery(defined)
-            elif head.type == "GalleryDeleted":
-                deletion = Envelope[GalleryDeleted].model_validate_json(record.value).payload
+            if kind == GalleryDefined.__name__:
+                self._galleries[gallery] = Gallery(decode(record.value, GalleryDefined).payload)
+            elif kind == GalleryDeleted.__name__:
+                deletion = decode(record.value, GalleryDeleted).payload
                 known = self._galleries.get(gallery)
                 definition = known.definition if known else GalleryDefined(gallery=gallery, pack="")
                 self._galleries[gallery] = Gallery(definition, "deleting", deletion)
-        except ValidationError:
+        except FacestreamError:
             # Not ours to judge: the producer validated it; a garbled record changes nothing.
             return
 

@@ -298,7 +298,7 @@ class FaceErased(_Payload):
 class AuditRecord(_Payload):
     """Who decided what, when, under which model and threshold. Never the image."""
 
-    action: Literal["enroll", "identify", "erase_person", "erase_face", "create_gallery", "delete_gallery"]
+    action: Literal["enroll", "identify", "erase_person", "erase_face", "erase_gallery", "create_gallery"]
     request_id: str
     gallery: GalleryId = DEFAULT_GALLERY
     actor: str

@@ -25,7 +25,7 @@ from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from schemas.api import ErasureAccepted, ErasureReceipt, ErrorBody, LogPosition
 from schemas.envelope import Envelope, new_id
-from schemas.events import DEFAULT_GALLERY, EraseFace, ErasePerson, ErasureRequested
+from schemas.events import DEFAULT_GALLERY, EraseFace, EraseGallery, ErasePerson, ErasureRequested
 
 router = APIRouter(tags=["erasure"])
 # Receipts are not under a gallery: an erasure id names one.
@@ -58,7 +58,7 @@ async def erase_person(
     gallery: GalleryDep,
 ) -> ErasureAccepted:
     erasure_id = new_id()
-    return await _accept(
+    return await accept_erasure(
         gateway,
         ledger,
         settings,
@@ -95,7 +95,7 @@ async def erase_face(
     gallery: GalleryDep,
 ) -> ErasureAccepted:
     erasure_id = new_id()
-    return await _accept(
+    return await accept_erasure(
         gateway,
         ledger,
         settings,
@@ -144,7 +144,7 @@ async def get_erasure(
     )
 
 
-async def _accept(
+async def accept_erasure(
     gateway: KafkaGateway,
     ledger: ErasureLedger,
     settings: Settings,
@@ -152,7 +152,7 @@ async def _accept(
     *,
     topic: str,
     key: str,
-    command: ErasePerson | EraseFace,
+    command: ErasePerson | EraseFace | EraseGallery,
     requested: ErasureRequested,
 ) -> ErasureAccepted:
     """The command on the log; then the receipt's first entry on the ledger (any facade can

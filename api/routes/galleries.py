@@ -27,6 +27,7 @@ from api.deps import (
     permission,
 )
 from api.responses import AUTH_ERRORS
+from api.routes.erasure import accept_erasure
 from core.errors import ErrorCode, FacestreamError
 from core.galleries import Gallery
 from core.settings import Settings
@@ -40,7 +41,6 @@ from schemas.api import (
     GalleryList,
     GalleryPublic,
     GalleryReplay,
-    LogPosition,
 )
 from schemas.envelope import Envelope, new_id
 from schemas.events import (
@@ -206,35 +206,18 @@ async def delete_gallery(
     await gateway.publish(
         settings.topics.galleries, [(gid, Envelope.wrap(deleted, correlation_id=erasure_id))]
     )
-    command = EraseGallery(erasure_id=erasure_id, gallery=gid, requested_by=principal.key_id)
-    (ack,) = await gateway.publish(
-        settings.topics.erasure_requests, [(gid, Envelope.wrap(command, correlation_id=erasure_id))]
-    )
-    requested = ErasureRequested(
-        erasure_id=erasure_id, kind="gallery", gallery=gid, requested_by=principal.key_id
-    )
-    await gateway.publish(
-        settings.topics.erasures, [(gid, Envelope.wrap(requested, correlation_id=erasure_id))]
-    )
-    ledger.note(requested, at=datetime.now(UTC))
     await catalog.refresh()
-    await audit.record(
+    return await accept_erasure(
         gateway,
+        ledger,
         settings,
         principal,
-        gallery=gid,
-        action="delete_gallery",
-        request_id=erasure_id,
-        outcome="requested",
-    )
-    return ErasureAccepted(
-        erasure_id=erasure_id,
-        kind="gallery",
-        gallery=gid,
-        command=LogPosition(
-            topic=settings.topics.erasure_requests, partition=ack.partition, offset=ack.offset
+        topic=settings.topics.erasure_requests,
+        key=gid,
+        command=EraseGallery(erasure_id=erasure_id, gallery=gid, requested_by=principal.key_id),
+        requested=ErasureRequested(
+            erasure_id=erasure_id, kind="gallery", gallery=gid, requested_by=principal.key_id
         ),
-        receipt=f"/erasures/{erasure_id}",
     )
 
 

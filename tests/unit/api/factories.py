@@ -231,6 +231,7 @@ def make_app(
 class FakeRecord:
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class FakeCatalog(GalleryCatalog):

@@ -18,6 +18,7 @@ from schemas.events import GalleryDefined, GalleryDeleted, IndexSpec
 class Record:
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def record(gallery: str, payload: GalleryDefined | GalleryDeleted | None) -> Record:
