@@ -7,10 +7,10 @@ from typing import Any
 
 import faust
 
+from core.batch_guard import run_guarded
 from core.errors import FacestreamError
 from core.kafka import client_options
 from core.settings import Settings
-from streams.batch_guard import run_guarded
 from streams.handlers.dead_letter import dead_letter_for
 from streams.producing import FaustSender, send_all
 
@@ -72,7 +72,7 @@ def micro_batch_agent(
 ) -> None:
     """One faust agent on `topic` that hands `process` micro-batches of raw records, and
     acknowledges a batch (its offsets may then be committed) only once it was processed or
-    dead-lettered: never on a failure (`streams.batch_guard`)."""
+    dead-lettered: never on a failure (`core.batch_guard`)."""
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
     sender = FaustSender(app.producer)
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
+from core import batch_guard
 from core.errors import ErrorCode, FacestreamError
-from streams import batch_guard
 
 
 @dataclass(frozen=True)
