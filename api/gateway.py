@@ -10,17 +10,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from core import tracing
+from core.consume import ConsumerStep
 from core.errors import ErrorCode, FacestreamError
 from core.kafka import encode, envelope_headers, key_bytes, make_consumer, make_producer, peek_head
-from core.logging import get_logger
 from core.settings import Settings
 from core.topics import ensure_topics, reply_topic_spec
 from schemas.envelope import Envelope, EnvelopeHead, Header
-
-log = get_logger(__name__)
 
 
 @dataclass
@@ -68,7 +67,8 @@ class KafkaGateway:
         await self.consumer.seek_to_end(partition)
         # Resolve the position now: a reply landing before the first fetch must not be skipped.
         await self.consumer.position(partition)
-        self._reader = asyncio.create_task(self._read_replies(), name="reply-reader")
+        replies = ConsumerStep(consumer=self.consumer, handle=self._deliver, stage="replies")
+        self._reader = asyncio.create_task(replies.run(), name="reply-reader")
         self.started = True
 
     async def stop(self) -> None:
@@ -138,19 +138,13 @@ class KafkaGateway:
         except KafkaError as exc:
             raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc
 
-    async def _read_replies(self) -> None:
-        while True:
-            try:
-                batches = await self.consumer.getmany(timeout_ms=1000)
-            except KafkaError as exc:
-                log.warning("reply_fetch_failed", error=str(exc))
-                await asyncio.sleep(1)
-                continue
-            for records in batches.values():
-                for record in records:
-                    head = peek_head(record.value)
-                    if head is not None and head.correlation_id in self.awaiting:
-                        self.awaiting[head.correlation_id].add(record.value)
+    async def _deliver(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[object]:
+        """Each reply to whoever awaits its correlation id; nothing to produce."""
+        for record in records:
+            head = peek_head(record.value)
+            if head is not None and head.correlation_id in self.awaiting:
+                self.awaiting[head.correlation_id].add(record.value)
+        return []
 
 
 def parse_reply(value: bytes, *types: type[BaseModel]) -> Envelope[Any]:

@@ -1,6 +1,6 @@
 """Reading a whole topic, from its beginning and on, into what a process keeps in memory
-(replica heartbeats, the erasure ledger, the galleries): a broker hiccup is logged and
-retried, never fatal."""
+(replica heartbeats, the erasure ledger, the galleries), one ``core.consume`` step at a time:
+a broker hiccup is retried, a record that cannot be applied is logged and passed, never fatal."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
+from core.consume import ConsumerStep, Record, positions
 from core.kafka import make_consumer, partitions_of
-from core.logging import get_logger
 from core.settings import Settings
-
-log = get_logger(__name__)
 
 
 class TopicFollower:
@@ -27,7 +24,7 @@ class TopicFollower:
         self.topic = topic
         self.apply = apply
         self._task: asyncio.Task[None] | None = None
-        self._next: dict[int, int] = {}  # partition -> next offset to apply
+        self._next: dict[int, int] = {}  # partition -> next offset to apply, once applied
         self._progress = asyncio.Condition()
 
     async def start(self) -> None:
@@ -47,21 +44,17 @@ class TopicFollower:
         await self.consumer.stop()
 
     async def _follow(self) -> None:
+        step = ConsumerStep(consumer=self.consumer, handle=self._apply_all, stage=f"follow-{self.topic}")
         while True:
-            try:
-                batches = await self.consumer.getmany(timeout_ms=1000)
-            except KafkaError as exc:
-                log.warning("follow_fetch_failed", topic=self.topic, error=str(exc))
-                await asyncio.sleep(1)
-                continue
-            for tp, records in batches.items():
-                for record in records:
-                    self.apply(record)
-                if records:
-                    self._next[tp.partition] = records[-1].offset + 1
-            if batches:
-                async with self._progress:
-                    self._progress.notify_all()
+            await step.once()
+            self._next = await positions(self.consumer)
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _apply_all(self, records: list[Record]) -> list[object]:
+        for record in records:
+            self.apply(record)
+        return []
 
     async def read_to_end(self, timeout_s: float = 10.0) -> None:
         """Return once every record on the topic when called has been applied."""

@@ -24,6 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from core.consume import positions
 from core.errors import FacestreamError
 from core.gallery_catalog import GalleryCatalog
 from core.kafka import decode, event_type, header_map, make_consumer, make_producer, partitions_of
@@ -35,7 +36,7 @@ from streams.face_owners import FaceOwners, Placement
 from streams.handlers import erasure as handlers
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
-from streams.producing import send_all, send_tombstones
+from streams.producing import producing_step, send_all, send_tombstones
 
 log = get_logger(__name__)
 
@@ -67,9 +68,18 @@ class Eraser:
         self.log_consumer.assign(partitions)
         await self.log_consumer.seek_to_beginning(*partitions)
         await self.requests.start()
+        serve = producing_step(
+            self.requests,
+            self.producer,
+            self._serve,
+            stage="eraser",
+            topics=topics,
+            commit=True,
+            max_records=100,
+        )
         tasks = [
             asyncio.create_task(self._follow_log(), name="follow-log"),
-            asyncio.create_task(self._serve(), name="serve-erasures"),
+            asyncio.create_task(serve.run(), name="serve-erasures"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -88,30 +98,38 @@ class Eraser:
     # --- the view of the log
 
     async def _follow_log(self) -> None:
+        step = producing_step(
+            self.log_consumer,
+            self.producer,
+            self._view,
+            stage="eraser",
+            topics=self.settings.topics,
+            max_records=5000,
+        )
         while True:
-            batches = await self.log_consumer.getmany(timeout_ms=500, max_records=5000)
-            letters: list[Output] = []
-            orphans: list[str] = []
-            for records in batches.values():
-                for record in records:
-                    try:
-                        placement = self.owners.apply(record)
-                    except FacestreamError as exc:
-                        letters.append(
-                            dead_letter_for(record, exc, stage="eraser", topics=self.settings.topics)
-                        )
-                        continue
-                    if placement is not None and not await self._lives(placement):
-                        orphans.append((record.key or b"").decode())
-            if orphans:
-                log.info("orphan_faces_erased", faces=len(orphans))
-                await self._tombstone(orphans)
-            for tp in self.log_consumer.assignment():
-                self.positions[tp.partition] = await self.log_consumer.position(tp)
+            await step.once()
+            # Positions only once the batch is in the view: requests wait on them.
+            self.positions.update(await positions(self.log_consumer))
             async with self.advanced:
                 self.advanced.notify_all()
-            if letters:
-                await send_all(self.producer, letters)
+
+    async def _view(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
+        """Records of the log into the view; a face of a gallery that does not live is
+        tombstoned; dead letters are returned."""
+        letters: list[Output] = []
+        orphans: list[str] = []
+        for record in records:
+            try:
+                placement = self.owners.apply(record)
+            except FacestreamError as exc:
+                letters.append(dead_letter_for(record, exc, stage="eraser", topics=self.settings.topics))
+                continue
+            if placement is not None and not await self._lives(placement):
+                orphans.append((record.key or b"").decode())
+        if orphans:
+            log.info("orphan_faces_erased", faces=len(orphans))
+            await self._tombstone(orphans)
+        return letters
 
     async def _lives(self, placement: Placement) -> bool:
         if placement.gallery == DEFAULT_GALLERY:
@@ -135,15 +153,11 @@ class Eraser:
 
     # --- requests
 
-    async def _serve(self) -> None:
-        while True:
-            batches = await self.requests.getmany(timeout_ms=500, max_records=100)
-            records = [r for rs in batches.values() for r in rs]
-            if not records:
-                continue
-            for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-                await send_all(self.producer, await self._handle(record))
-            await self.requests.commit()
+    async def _serve(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
+        # One request's tombstones and fact are on the log before the next request is handled.
+        for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+            await send_all(self.producer, await self._handle(record))
+        return []
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> list[Output]:
         topics = self.settings.topics

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
+from core.batch_guard import BROKER_ERRORS
+from core.consume import ConsumerStep, Handle, Source
 from core.kafka import encode, envelope_headers, key_bytes
+from core.settings import TopicNames
+from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 
 
@@ -58,3 +63,28 @@ async def send_all(sender: Sender, outputs: Sequence[Output]) -> list[Any]:
         for out in outputs
     ]
     return list(await asyncio.gather(*futures))
+
+
+def producing_step(
+    consumer: Source,
+    sender: Sender,
+    handle: Handle[Output],
+    *,
+    stage: str,
+    topics: TopicNames,
+    commit: bool = False,
+    max_records: int = 500,
+    transient: tuple[type[BaseException], ...] = BROKER_ERRORS,
+) -> ConsumerStep[Output]:
+    """A consumer step whose outputs, and dead letters of the records it cannot handle, go
+    out through `sender`."""
+    return ConsumerStep(
+        consumer=consumer,
+        handle=handle,
+        stage=stage,
+        produce=partial(send_all, sender),
+        dead_letter=partial(dead_letter_for, stage=stage, topics=topics),
+        commit=commit,
+        max_records=max_records,
+        transient=transient,
+    )

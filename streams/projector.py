@@ -2,13 +2,13 @@
 galleries topic -> PostgreSQL.
 
 Each batch is applied in one database transaction, committed, and only then are the Kafka
-offsets committed. Replays are harmless: every apply is idempotent on its event id. While
-the database is away, the batch is retried with backoff and nothing is committed.
+offsets committed (``core.consume``). Replays are harmless: every apply is idempotent on its
+event id. While the database is away, the batch is retried with backoff and nothing is
+committed; a record that cannot be applied is a dead letter.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -17,9 +17,9 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.batch_guard import BROKER_ERRORS
 from core.errors import FacestreamError
 from core.kafka import decode, event_type, make_consumer, make_producer
-from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
 from db import projection
@@ -35,11 +35,10 @@ from schemas.events import (
 )
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
-from streams.producing import send_all
+from streams.producing import producing_step
 
-log = get_logger(__name__)
-
-MAX_BACKOFF_S = 30.0
+# Retried with backoff for as long as they last, nothing committed meanwhile.
+DATABASE_AWAY = (OperationalError, DBAPIError, OSError)
 
 
 class Projector:
@@ -64,45 +63,40 @@ class Projector:
         self.producer: AIOKafkaProducer = make_producer(self.settings)
         await self.producer.start()
         await self.consumer.start()
+        step = producing_step(
+            self.consumer,
+            self.producer,
+            self._project,
+            stage="projector",
+            topics=topics,
+            commit=True,
+            transient=(*BROKER_ERRORS, *DATABASE_AWAY),
+        )
         try:
-            while True:
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
-                records = [r for rs in batches.values() for r in rs]
-                if records:
-                    await self._project_with_retry(records)
+            await step.run()
         finally:
             await self.consumer.stop()
             await self.producer.stop()
 
-    async def _project_with_retry(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                letters = await self._project(records)
-                break
-            except (OperationalError, DBAPIError, OSError) as exc:
-                self.metrics.errors.labels("projector", "database_unavailable").inc()
-                log.warning("projection_retry", error=str(exc).splitlines()[0], backoff_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-        if letters:
-            await send_all(self.producer, letters)
-        await self.consumer.commit()
-
     async def _project(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
+        """The batch in one transaction; the records it cannot apply come back as dead letters."""
         letters: list[Output] = []
         started = time.perf_counter()
-        async with self.sessions() as session, session.begin():
-            for record in records:
-                try:
-                    async with session.begin_nested():
-                        await self._apply(session, record)
-                    self.metrics.messages.labels(record.topic, "projected").inc()
-                except FacestreamError as exc:
-                    self.metrics.messages.labels(record.topic, "dead_letter").inc()
-                    letters.append(
-                        dead_letter_for(record, exc, stage="projector", topics=self.settings.topics)
-                    )
+        try:
+            async with self.sessions() as session, session.begin():
+                for record in records:
+                    try:
+                        async with session.begin_nested():
+                            await self._apply(session, record)
+                        self.metrics.messages.labels(record.topic, "projected").inc()
+                    except FacestreamError as exc:
+                        self.metrics.messages.labels(record.topic, "dead_letter").inc()
+                        letters.append(
+                            dead_letter_for(record, exc, stage="projector", topics=self.settings.topics)
+                        )
+        except DATABASE_AWAY:
+            self.metrics.errors.labels("projector", "database_unavailable").inc()
+            raise
         self.metrics.db_ops.labels("project_batch").observe(time.perf_counter() - started)
         return letters
 

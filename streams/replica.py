@@ -82,7 +82,9 @@ class IndexReplica:
             await catalog
             tasks = [
                 asyncio.create_task(self._keep_galleries(), name="galleries"),
-                asyncio.create_task(self._follow(log_consumer, producer), name="apply"),
+                asyncio.create_task(
+                    self.follower.run(log_consumer, producer, polled=self.publisher.observe), name="apply"
+                ),
                 asyncio.create_task(self.server.run(producer), name="serve"),
                 asyncio.create_task(self.snapshots.run(self.settings.snapshot_interval_s), name="snapshot"),
                 asyncio.create_task(self.publisher.run(producer, log_consumer), name="status"),
@@ -95,11 +97,6 @@ class IndexReplica:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._shutdown(producer, log_consumer)
-
-    async def _follow(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        while True:
-            await self.follower.step(consumer, producer)
-            self.publisher.observe()
 
     async def _keep_galleries(self) -> None:
         """At once (a gallery deleted or redefined while this replica was down), then on."""

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from core.consume import positions
 from core.errors import FacestreamError
 from core.galleries import Gallery
 from core.kafka import header_map, partitions_of
@@ -33,7 +34,7 @@ from streams.bulk_log import ReadAhead, partitions, read_cut
 from streams.handlers.dead_letter import dead_letter, dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
-from streams.producing import send_all
+from streams.producing import producing_step, send_all
 from streams.replica_state import GalleryIndex, ReplicaState
 
 log = get_logger(__name__)
@@ -211,23 +212,34 @@ class LogFollower:
 
     # --- the live tail
 
-    async def run(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+    async def run(
+        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, *, polled: Callable[[], None]
+    ) -> None:
+        """Apply the log as it grows; ``polled`` after every poll, records or none."""
+        step = producing_step(
+            consumer,
+            producer,
+            self.apply_tail,
+            stage="replica",
+            topics=self.settings.topics,
+            max_records=2000,
+        )
         while True:
-            await self.step(consumer, producer)
+            await step.once()
+            # Offsets only once the batch is applied or dead-lettered: read-your-writes waits on them.
+            await self.state.apply(PendingChanges(), await positions(consumer))
+            self._announce_ready()
+            polled()
 
-    async def step(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        batches = await consumer.getmany(timeout_ms=500, max_records=2000)
-        records = [r for rs in batches.values() for r in rs]
+    async def apply_tail(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
+        """Apply records of the live tail; their dead letters are returned."""
         await self.hold_galleries(_galleries_named([r.headers for r in records]))
         pending = PendingChanges()
         letters: list[Output] = []
         for record in records:
             self.fold(record, pending, letters)
-        positions = {tp.partition: await consumer.position(tp) for tp in consumer.assignment()}
-        await self.state.apply(pending, positions)
-        if letters:
-            await send_all(producer, letters)
-        self._announce_ready()
+        await self.state.apply(pending, {})
+        return letters
 
     def fold(
         self, record: ConsumerRecord[bytes, bytes], pending: PendingChanges, letters: list[Output]

@@ -28,7 +28,7 @@ from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
 from streams.handlers.search import answer
 from streams.log_fold import usable_vector
-from streams.producing import send_all
+from streams.producing import producing_step
 from streams.replica_state import ReplicaState
 from streams.reply_topics import ReplyTopics
 
@@ -62,17 +62,23 @@ class QueryServer:
             auto_offset_reset="latest",
         )
         await self.consumer.start()
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=500, max_records=256)
-            records = [r for rs in batches.values() for r in rs]
-            if not records:
-                continue
-            await send_all(producer, await self.replies.deliverable(await self.handle(records)))
-            await self.consumer.commit()
+        step = producing_step(
+            self.consumer,
+            producer,
+            self._answer,
+            stage="search",
+            topics=self.settings.topics,
+            commit=True,
+            max_records=256,
+        )
+        await step.run()
 
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
+
+    async def _answer(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
+        return await self.replies.deliverable(await self.handle(records))
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
         outputs: list[Output] = []
