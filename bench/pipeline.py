@@ -7,11 +7,15 @@ Needs a running stack (`make up`). In one run it measures:
   * the baseline: decode + detect + align + embed + FAISS search in this process, no Kafka,
     on the same probes and an index of the same enrolled photos;
   * the in-process enroll rate (decode + detect + align + embed per image, one process);
+  * where one identify's time goes, hop by hop (bench/hops.py: the Kafka records' CreateTime,
+    the stack's log and the answer's stage timings), over the sequential identify requests;
+  * saturation: `--saturation-clients` concurrent clients identifying for a while, beside the
+    in-process rate (1000 / mean in-process latency);
 and prints the ratios pipeline / baseline. With `--profile`, py-spy samples the facade, the
 identify worker and the replica while the identify latencies are measured, and the report
 says where their time outside the model goes (bench/stack_profile.py).
 
-    .venv/bin/python -m bench.pipeline --rounds 5 --clients 4 --profile
+    .venv/bin/python -m bench.pipeline --rounds 5 --clients 4 --profile 20 --stack-log var/log/stack.log
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench import stack_profile
+from bench import hops, stack_profile
 from core.settings import Settings
 from engine.factory import build_engine
 from index import registry
@@ -70,15 +74,73 @@ def enroll_all(client: httpx.Client, people: dict[str, list[Path]], tag: str, cl
     return {"images": images, "accepted": accepted, "seconds": elapsed, "images_per_s": images / elapsed}
 
 
-def pipeline_latencies(client: httpx.Client, probes: list[bytes], rounds: int) -> list[float]:
+Answer = tuple[str, float, float, dict[str, float]]  # request id, sent, answered (wall s), timings
+
+
+def identify_once(client: httpx.Client, data: bytes) -> tuple[float, Answer]:
+    """The latency (ms) of one identify, and what bench.hops needs of it."""
+    sent_at = time.time()
+    started = time.perf_counter()
+    response = client.post("/identify", files={"image": ("probe.jpg", data)})
+    latency = (time.perf_counter() - started) * 1000
+    answered_at = time.time()
+    response.raise_for_status()
+    body = response.json()
+    return latency, (body["request_id"], sent_at, answered_at, body.get("timings_ms", {}))
+
+
+def pipeline_latencies(
+    client: httpx.Client, probes: list[bytes], rounds: int, answers: list[Answer] | None = None
+) -> list[float]:
     latencies = []
     for _ in range(rounds):
         for data in probes:
-            started = time.perf_counter()
-            response = client.post("/identify", files={"image": ("probe.jpg", data)})
-            latencies.append((time.perf_counter() - started) * 1000)
-            response.raise_for_status()
+            latency, answer = identify_once(client, data)
+            latencies.append(latency)
+            if answers is not None:
+                answers.append(answer)
     return latencies
+
+
+def traced_latencies(
+    client: httpx.Client, settings: Settings, probes: list[bytes], rounds: int, stack_log: Path | None
+) -> tuple[list[float], dict]:
+    """The latencies, and where their time went hop by hop (bench/hops.py)."""
+    topics = settings.topics
+    records = hops.RecordTimes(
+        settings,
+        {
+            "request": topics.identify_requests,
+            "query": topics.identify_queries,
+            "reply": topics.replies(settings.instance_id),
+            "audit": topics.audit,
+        },
+    )
+    records.mark()
+    log_start = stack_log.stat().st_size if stack_log and stack_log.exists() else 0
+    answers: list[Answer] = []
+    latencies = pipeline_latencies(client, probes, rounds, answers)
+    time.sleep(1.0)  # the log lines of the last request reach the file
+    lines = hops.read_log_since(stack_log, log_start) if stack_log and stack_log.exists() else []
+    return latencies, hops.breakdown(hops.assemble(answers, records.read(), lines))
+
+
+def saturation(client: httpx.Client, probes: list[bytes], clients: int, seconds: float) -> dict:
+    """Answers per second with `clients` identifying back to back (past the stack's capacity)."""
+    deadline = time.monotonic() + seconds
+    latencies: list[float] = []
+
+    def loop(n: int) -> None:
+        i = n
+        while time.monotonic() < deadline:
+            latencies.append(identify_once(client, probes[i % len(probes)])[0])
+            i += clients
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(loop, range(clients)))
+    elapsed = time.perf_counter() - started
+    return {"clients": clients, "answers_per_s": round(len(latencies) / elapsed, 2), **summary(latencies)}
 
 
 def baseline_latencies(
@@ -162,6 +224,14 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=float, default=0.0, help="seconds of py-spy sampling under identify load (0: none)"
     )
+    parser.add_argument(
+        "--stack-log",
+        type=Path,
+        default=REPO / "var" / "log" / "stack.log",
+        help="the stack's JSON log (make up writes var/log/stack.log): the hop breakdown reads it",
+    )
+    parser.add_argument("--saturation-clients", type=int, default=8)
+    parser.add_argument("--saturation-seconds", type=float, default=15.0, help="0: no saturation step")
     args = parser.parse_args()
 
     settings = Settings()
@@ -179,8 +249,14 @@ def main() -> None:
         while client.get("/stats").json()["gallery_size"] < expected and time.monotonic() < deadline:
             time.sleep(0.5)
         pipeline_latencies(client, probes[:3], 1)  # warm-up
-        pipeline = summary(pipeline_latencies(client, probes, args.rounds))
+        latencies, identify_hops = traced_latencies(client, settings, probes, args.rounds, args.stack_log)
+        pipeline = summary(latencies)
         profiles = profiled(client, probes, args.rounds, args.profile)[1] if args.profile else {}
+        saturated = (
+            saturation(client, probes, args.saturation_clients, args.saturation_seconds)
+            if args.saturation_seconds
+            else {}
+        )
     in_process, enroll_rate = baseline_latencies(settings, people, probes, args.rounds)
     baseline = summary(in_process)
     report = {
@@ -194,6 +270,12 @@ def main() -> None:
         "enroll_in_process_images_per_s": round(enroll_rate, 2),
         "ratio_enroll_sequential": round(sequential["images_per_s"] / enroll_rate, 2),
         "ratio_enroll_concurrent": round(concurrent["images_per_s"] / enroll_rate, 2),
+        "identify_hops": identify_hops,
+        "saturation": saturated,
+        "in_process_identify_per_s": round(1000 / baseline["mean_ms"], 2),
+        "ratio_saturation": (
+            round(saturated["answers_per_s"] * baseline["mean_ms"] / 1000, 2) if saturated else None
+        ),
         "profiles_under_identify_load": profiles,
     }
     print(json.dumps(report, indent=2))

@@ -8,6 +8,7 @@ function, so that a report says "worker: 71% model; outside it, 6% JSON, 4% aiok
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -84,5 +85,18 @@ def summarise(name: str, collapsed: Path, *, top: int = 10) -> Profile:
 
 
 def pids_of(pattern: str) -> list[int]:
+    """Processes whose command line matches; when this process names a topic prefix
+    (FACESTREAM_TOPIC_PREFIX), only those of the stack with the same prefix."""
     found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
-    return [int(p) for p in found.stdout.split()]
+    pids = [int(p) for p in found.stdout.split()]
+    prefix = os.environ.get("FACESTREAM_TOPIC_PREFIX")
+    return [pid for pid in pids if prefix is None or _environ(pid).get("FACESTREAM_TOPIC_PREFIX") == prefix]
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {key: value for key, _, value in pairs}

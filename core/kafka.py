@@ -53,13 +53,14 @@ def make_admin(settings: Settings) -> AIOKafkaAdminClient:
 
 
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
-    """Idempotent, acks=all: a retried send never duplicates a record within a partition."""
+    """Idempotent, acks=all: a retried send never duplicates a record within a partition. No
+    linger by default: requests, replies and the audit record are on a client's critical path."""
     options: dict[str, Any] = {
         **client_options(settings),
         "enable_idempotence": True,
         "acks": "all",
         "max_request_size": settings.max_message_bytes,
-        "linger_ms": 2,
+        "linger_ms": settings.kafka_linger_ms,
         "request_timeout_ms": 30_000,
     }
     options.update(overrides)

@@ -159,7 +159,12 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0, le=1.0, description="Spoof score above which a face is refused (spoof_suspected)"
     )
     batch_max_size: int = 16
-    batch_max_wait_s: float = 0.02
+    batch_max_wait_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="How long a worker's batch waits after its first record for more when none is "
+        "waiting; 0: a lone record goes at once, batches form from what queued under load",
+    )
 
     # --- identification
     threshold: float = Field(
@@ -194,6 +199,12 @@ class Settings(BaseSettings):
     kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate (mutual TLS)")
     kafka_ssl_keyfile: Path | None = None
     topic_prefix: str = "facestream"
+    kafka_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        description="How long a producer holds a record for company. 0: sent at once (every hop of a "
+        "request pays it); records queued while a send is in flight still go together",
+    )
     kafka_session_timeout_s: float = Field(
         default=10.0, description="A consumer silent this long leaves its group: how fast a crash is noticed"
     )

@@ -13,6 +13,7 @@ from core.kafka import client_options
 from core.settings import Settings
 from streams.handlers.dead_letter import dead_letter_for
 from streams.producing import FaustSender, send_all
+from streams.ready_batches import ready_batches
 
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
@@ -70,7 +71,8 @@ def micro_batch_agent(
     stage: str,
     process: Callable[[Sequence[Any]], Awaitable[None]],
 ) -> None:
-    """One faust agent on `topic` that hands `process` micro-batches of raw records, and
+    """One faust agent on `topic` that hands `process` micro-batches of raw records (a lone
+    record at once, what is waiting behind it as one batch: `streams.ready_batches`), and
     acknowledges a batch (its offsets may then be committed) only once it was processed or
     dead-lettered: never on a failure (`core.batch_guard`)."""
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
@@ -82,9 +84,14 @@ def micro_batch_agent(
         )
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        # `take_events` acknowledges a batch when the loop body exits, even by an exception;
-        # `noack_take` leaves it to us.
-        batches = stream.noack_take(settings.batch_max_size, within=settings.batch_max_wait_s)  # type: ignore[attr-defined]
+        # Acks are ours (`noack`): a batch is acknowledged once processed or dead-lettered.
+        # Not faust's `take(max, within)`: it waits out its window even for a lone record.
+        batches = ready_batches(
+            stream.noack().events(),  # type: ignore[attr-defined]
+            waiting=lambda: not stream.channel.queue.empty(),  # type: ignore[attr-defined]
+            max_size=settings.batch_max_size,
+            linger_s=settings.batch_max_wait_s,
+        )
         async for events in batches:
             await run_guarded(
                 process, [event.message for event in events], stage=stage, dead_letters=dead_letters

@@ -91,3 +91,14 @@ def test_headers() -> None:
 def test_every_error_code_has_an_http_status() -> None:
     assert set(HTTP_STATUS) == set(ErrorCode)
     assert FacestreamError(ErrorCode.TIMEOUT, "x").http_status == 504
+
+
+def test_producers_do_not_linger_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests, replies and audit records are on a client's critical path: no linger by default."""
+    import core.kafka
+    from core.settings import Settings
+
+    monkeypatch.setattr(core.kafka, "AIOKafkaProducer", lambda **options: options)
+    assert core.kafka.make_producer(Settings())["linger_ms"] == 0
+    assert core.kafka.make_producer(Settings(kafka_linger_ms=5))["linger_ms"] == 5
+    assert core.kafka.make_producer(Settings(), linger_ms=20)["linger_ms"] == 20
