@@ -49,9 +49,9 @@ async def run_guarded(
         alone = [message]
         if len(messages) > 1 and await _attempt(process, alone, stage=stage, retries=1, transient=transient):
             continue
+        log.error("record_failed", stage=stage, topic=message.topic, offset=message.offset)
         error = FacestreamError(ErrorCode.INTERNAL, f"{stage} failed on this record {RETRIES} times")
         await until_done(partial(dead_letters, alone, error), stage=stage, what="dead_letter")
-        log.error("record_dead_lettered", stage=stage, topic=message.topic, offset=message.offset)
 
 
 async def until_done(call: Callable[[], Awaitable[T]], *, stage: str, what: str) -> T:

@@ -88,7 +88,7 @@ class ConsumerStep(Generic[Out]):
 
     async def _dead_letters(self, records: Sequence[Record], error: FacestreamError) -> None:
         if self.produce is None or self.dead_letter is None:
-            log.error("record_skipped", stage=self.stage, records=len(records), error=error.message)
+            log.error("record_skipped", stage=self.stage, records=len(records))
             return
         await self.produce([self.dead_letter(record, error) for record in records])
 
