@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
-from aiokafka.structs import ConsumerRecord
 
 from core import batch_guard
 from core.consume import ConsumerStep, Record
 from core.errors import ErrorCode, FacestreamError
+from tests.unit.core.factories import Consumer, record
 
 
 @pytest.fixture(autouse=True)
@@ -23,52 +22,6 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
         return None
 
     monkeypatch.setattr(batch_guard.asyncio, "sleep", instant)
-
-
-def record(offset: int, partition: int = 0, value: bytes = b"ok") -> Record:
-    return ConsumerRecord(
-        topic="t",
-        partition=partition,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=None,
-        value=value,
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=len(value),
-        headers=[],
-    )
-
-
-class Consumer:
-    """aiokafka's consumer shape: a poll hands out what is already fetched, up to max_records."""
-
-    def __init__(self, events: list[Any], *, poll_failures: int = 0, commit_failures: int = 0) -> None:
-        self.events = events
-        self.fetched: list[Record] = []
-        self.poll_failures = poll_failures
-        self.commit_failures = commit_failures
-
-    async def getmany(
-        self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None
-    ) -> dict[Any, list[Record]]:
-        if self.poll_failures:
-            self.poll_failures -= 1
-            raise KafkaConnectionError()
-        taken, self.fetched = self.fetched[:max_records], self.fetched[max_records:]
-        self.events.append(("poll", len(taken)))
-        by_partition: dict[Any, list[Record]] = {}
-        for r in taken:
-            by_partition.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
-        return by_partition
-
-    async def commit(self) -> None:
-        if self.commit_failures:
-            self.commit_failures -= 1
-            self.events.append("commit_failed")
-            raise KafkaConnectionError()
-        self.events.append("commit")
 
 
 class Handler:

@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 
 from core import batch_guard
 from core.follow import TopicFollower
-from tests.unit.core.test_consume import Consumer, record
+from tests.unit.core.factories import Assigned, record
 from tests.unit.streams.factories import settings
 
 TOPIC = "t"
@@ -28,31 +28,6 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch_guard.asyncio, "sleep", instant)
 
 
-class Assigned(Consumer):
-    """Consumer with partitions assigned: positions move past what a poll hands out."""
-
-    def __init__(self, beginnings: dict[int, int], ends: dict[int, int]) -> None:
-        super().__init__([])
-        self.next = dict(beginnings)
-        self.ends = ends
-
-    async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: int | None = None) -> Any:
-        await asyncio.sleep(0)  # an idle poll waits, as aiokafka's does
-        fetched = await super().getmany(timeout_ms=timeout_ms, max_records=max_records)
-        for tp, records in fetched.items():
-            self.next[tp.partition] = records[-1].offset + 1
-        return fetched
-
-    def assignment(self) -> set[TopicPartition]:
-        return {TopicPartition(TOPIC, p) for p in self.next}
-
-    async def position(self, tp: TopicPartition) -> int:
-        return self.next[tp.partition]
-
-    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {tp: self.ends[tp.partition] for tp in partitions}
-
-
 async def test_poison_is_passed_and_read_to_end_goes_by_positions() -> None:
     applied: list[int] = []
 
@@ -62,7 +37,7 @@ async def test_poison_is_passed_and_read_to_end_goes_by_positions() -> None:
         applied.append(r.offset)
 
     follower = TopicFollower(settings(), TOPIC, apply)
-    consumer = Assigned(beginnings={0: 0, 1: 40}, ends={0: 3, 1: 40})  # partition 1: all expired
+    consumer = Assigned(TOPIC, beginnings={0: 0, 1: 40}, ends={0: 3, 1: 40})  # partition 1: all expired
     consumer.fetched = [record(0), record(1, value=b"poison"), record(2)]
     follower.consumer = consumer  # type: ignore[assignment]
     follower._partitions = [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)]
