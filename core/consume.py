@@ -52,7 +52,8 @@ class ConsumerStep(Generic[Out]):
     consumer: Source
     handle: Handle[Out]
     stage: str  # in logs and dead letters
-    produce: Callable[[Sequence[Out]], Awaitable[object]] | None = None  # awaits every ack
+    # Returns once every output is acknowledged. None: nothing to produce (a view in memory).
+    produce: Callable[[Sequence[Out]], Awaitable[object]] | None = None
     dead_letter: Callable[[Record, FacestreamError], Out] | None = None
     commit: bool = False  # a consumer in a group; the others keep their position elsewhere
     max_records: int = 500
