@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import shutil
+import struct
 import tempfile
 import time
 import uuid
@@ -56,8 +57,9 @@ Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
 
 def synthetic_records(n: int, seed: int = 0) -> list[Record]:
-    """Records as the enroll worker writes them (binary value; person, model in headers): one
-    encoded through the real encoder, the others the same bytes with their own ids and vector."""
+    """Records as the enroll worker writes them (binary value with its ids; the same ids and the
+    envelope's in headers): one encoded through the real encoder, the others the same bytes with
+    their own ids and vector."""
     rng = np.random.default_rng(seed)
     template = FaceEmbedded(
         face_id=_FACE,
@@ -71,7 +73,8 @@ def synthetic_records(n: int, seed: int = 0) -> list[Record]:
     )
     envelope = Envelope.wrap(template, correlation_id="bench")
     value = encode(envelope)
-    head, meta = value[:12], value[12 + 4 * MODEL.dim :]
+    dim, ids_len, _ = struct.unpack_from("<III", value, 4)
+    meta = value[16 + 4 * dim + ids_len :]
     headers = envelope_headers(envelope, **embedding_headers(template))
     records: list[Record] = []
     for start in range(0, n, 100_000):
@@ -84,10 +87,15 @@ def synthetic_records(n: int, seed: int = 0) -> list[Record]:
             record_meta = meta.replace(_FACE.encode(), face.encode()).replace(
                 _PERSON.encode(), person.encode()
             )
+            ids = f"{person}\x00{MODEL.id}\x00\x00".encode()
             records.append(
                 (
                     face.encode(),
-                    head[:8] + len(record_meta).to_bytes(4, "little") + vector.tobytes() + record_meta,
+                    value[:4]
+                    + struct.pack("<III", dim, len(ids), len(record_meta))
+                    + vector.tobytes()
+                    + ids
+                    + record_meta,
                     [(k, person.encode() if k == "person_id" else v) for k, v in headers],
                 )
             )

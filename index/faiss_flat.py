@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index import memory
 from index.blas_topk import top_k
 from index.labelled import FrozenVectors, LabelledIndex
 from index.pacing import throttle
@@ -36,7 +37,7 @@ class FaissFlatIndex(LabelledIndex):
     _labels: np.ndarray  # (capacity,) int64
     _count: int
     _owned: bool  # False: a frozen view or the file shares _rows; copy before overwriting
-    _rows_by_label: dict[int, int] | None  # None: not built yet (after a load), see _row_of
+    _rows_by_label: dict[int, int] | None  # None: not built until a removal needs it, see _row_of
 
     def __init__(self, *, dim: int, model_id: str) -> None:
         super().__init__(dim=dim, model_id=model_id)
@@ -50,14 +51,15 @@ class FaissFlatIndex(LabelledIndex):
             return
         capacity = len(self._rows) if need <= len(self._rows) else max(need, len(self._rows) * 3 // 2)
         capacity = max(capacity, _MIN_CAPACITY)
-        rows = np.empty((capacity, self.dim), dtype=np.float32)
+        rows = memory.empty((capacity, self.dim), np.float32)
         rows[: self._count] = self._rows[: self._count]
         labels = np.empty(capacity, dtype=np.int64)
         labels[: self._count] = self._labels[: self._count]
         self._rows, self._labels, self._owned = rows, labels, True
 
     def _prepare_vectors(self, adding: int, overwriting: bool) -> None:
-        self._rows_by_label = self._row_of  # built here, outside the caller's lock
+        if overwriting:
+            self._rows_by_label = self._row_of  # built here, outside the caller's lock
         need = self._count + adding
         if need > len(self._rows) or (overwriting and not self._owned) or not self._owned_tail():
             # Headroom, so that the appends after a load or a copy do not copy again.
@@ -70,7 +72,8 @@ class FaissFlatIndex(LabelledIndex):
             self._writable(need)
         self._rows[self._count : need] = vectors
         self._labels[self._count : need] = labels
-        self._row_of.update(zip(labels.tolist(), range(self._count, need), strict=True))
+        if self._rows_by_label is not None:  # else built from the labels when a removal needs it
+            self._rows_by_label.update(zip(labels.tolist(), range(self._count, need), strict=True))
         self._count = need
 
     def _owned_tail(self) -> bool:
@@ -98,7 +101,7 @@ class FaissFlatIndex(LabelledIndex):
         self._labels = np.empty(0, dtype=np.int64)
         self._count = 0
         self._owned = True
-        self._rows_by_label = {}
+        self._rows_by_label = None
 
     @property
     def _row_of(self) -> dict[int, int]:

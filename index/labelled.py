@@ -321,7 +321,7 @@ class LabelledIndex(ABC):
         if not faces:
             return
         label_of = self._label_of
-        if label_of:
+        if label_of and not label_of.keys().isdisjoint(faces):  # a set operation, in C
             replaced = sorted(label_of[f] for f in faces if f in label_of)
             if replaced:
                 self._remove_vectors(np.asarray(replaced, dtype=np.int64))

@@ -1,12 +1,14 @@
 """Folding many embeddings-log records at once: the rebuild's hot path.
 
 Equivalent to folding the records one by one (``log_fold.PendingChanges``: the last write per
-face wins, a poison record or a skipped one supersedes nothing), but in bulk: the 12-byte heads
-of the binary records are checked as one numpy array, their vectors gathered with one
-``b"".join`` at the fixed offset, the ids decoded with one ``str.split``, the vectors checked
+face wins, a poison record or a skipped one supersedes nothing), but in bulk, from keys and
+values alone: the 16-byte heads of the binary records (``core.embedding_records``) are checked
+as one numpy array, their routing ids joined and split once (their NUL separators checked as
+one array), their vectors gathered from the fixed offset into one reused buffer and checked
 with one row-wise dot product, and the last write per face found with ``dict(zip(...))``. A
-record the bulk path cannot vouch for (JSON, headers missing, a wrong dim or model, a bad
-vector) goes through ``log_fold.read_record``, which decodes it or says why it is poison.
+record the bulk path cannot vouch for (JSON, the first binary format, a wrong dim or model, a
+bad vector) goes through ``log_fold.read_record``, which reads its headers, decodes it or says
+why it is poison.
 """
 
 from __future__ import annotations
@@ -19,27 +21,29 @@ import numpy as np
 
 from core import embedding_records
 from core.errors import FacestreamError
-from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY
 from streams.log_fold import Expect, FoldedBatch, GalleryUpserts, Upsert, read_record
 
-_HEAD = np.dtype([("magic", "S4"), ("dim", "<u4"), ("meta", "<u4")])
+_HEAD = embedding_records.HEAD
 _MAGIC = embedding_records.MAGIC
 _OFFSET = embedding_records.VECTOR_OFFSET
+_NO_HEAD = bytes(_OFFSET)
 _TINY = float(np.finfo(np.float32).tiny)
-_SEP = "\x00"  # never in a face, person or gallery id
-_PERSON = Header.PERSON_ID
-_MODEL = Header.MODEL_ID
-_GALLERY = Header.GALLERY
+_SEP = "\x00"  # never in a face, person, model or gallery id
+
+# Per record: poison or read one by one (-1), of a gallery not indexed here (-2), a tombstone
+# (0), a bulk upsert (1), an upsert read one by one (2).
+_UNSURE, _SKIP, _TOMBSTONE, _BULK, _SINGLE = -1, -2, 0, 1, 2
 
 
 @dataclass
 class RecordBatch:
-    """Records as parallel lists (what a bulk reader hands over)."""
+    """Records as parallel lists (what a bulk reader hands over). ``headers`` may read each
+    record's headers only when asked: the bulk path needs none."""
 
     keys: list[bytes | None]
     values: list[bytes | None]
-    headers: list[Any]  # each a sequence of (name, bytes) pairs, or None
+    headers: Sequence[Any]  # each a sequence of (name, bytes) pairs, or None
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
 
@@ -55,23 +59,66 @@ class BulkFold:
 
 
 @dataclass
-class _Outcome:
-    """Per record: -1 skipped or poison, 0 tombstone, 1 bulk upsert, 2 upsert read one by one."""
+class Routing:
+    """The binary records of a batch the bulk path can take, and their ids: read once, before
+    the fold, so that a reader can first fetch what it needs for their galleries."""
 
-    kind: np.ndarray
-    row: np.ndarray  # bulk upserts: the row of their vector in ``vectors``
-    vectors: np.ndarray
+    positions: np.ndarray  # of these records in the batch
+    heads: np.ndarray  # their heads (``embedding_records.HEAD``)
     persons: list[str]
+    models: list[str]
     galleries: list[str]
-    singles: dict[int, Upsert]
-    errors: list[tuple[int, FacestreamError]]
+
+    def named(self) -> set[str]:
+        return set(self.galleries)
 
 
-def fold_bulk(records: RecordBatch, expect: Expect, scratch: Scratch | None = None) -> BulkFold:
-    """Fold a batch; with a ``scratch``, the vectors handed back may live in it (valid until
-    its next use)."""
+def route(records: RecordBatch) -> Routing:
+    values = records.values
+    n = len(values)
+    lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
+    short = lengths < _OFFSET
+    if short.any():
+        slices = [_NO_HEAD if s else v[:_OFFSET] for v, s in zip(values, short.tolist(), strict=True)]  # type: ignore[index]
+    else:
+        slices = [v[:_OFFSET] for v in values]  # type: ignore[index]
+    heads = np.frombuffer(b"".join(slices), dtype=_HEAD)
+    keyed = np.fromiter(map(bool, records.keys), dtype=bool, count=n)
+    dims = heads["dim"].astype(np.int64)
+    ids_len = heads["ids"].astype(np.int64)
+    ok = (
+        (heads["magic"] == _MAGIC)
+        & keyed
+        & (lengths == _OFFSET + 4 * dims + ids_len + heads["meta"].astype(np.int64))
+    )
+    positions = np.flatnonzero(ok)
+    heads, starts, ids_len = heads[positions], (_OFFSET + 4 * dims)[positions], ids_len[positions]
+    chunks = [
+        values[i][s : s + size]  # type: ignore[index]
+        for i, s, size in zip(positions.tolist(), starts.tolist(), ids_len.tolist(), strict=True)
+    ]
+    joined = b"".join(chunks)
+    # Each record's ids are three NUL-terminated strings: exactly three NULs, the last at its end.
+    nuls = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0)
+    ends = np.cumsum(ids_len) - 1
+    try:
+        if len(nuls) != 3 * len(positions) or not np.array_equal(nuls[2::3], ends):
+            raise ValueError("ids not three NUL-terminated strings each")
+        parts = joined.decode().split(_SEP)
+    except ValueError:  # UnicodeDecodeError too: each record is then read (and judged) alone
+        empty = np.empty(0, dtype=np.int64)
+        return Routing(empty, heads[:0], [], [], [])
+    galleries = [g or DEFAULT_GALLERY for g in parts[2::3]]
+    return Routing(positions, heads, parts[0::3], parts[1::3], galleries)
+
+
+def fold_bulk(
+    records: RecordBatch, expect: Expect, scratch: Scratch | None = None, routing: Routing | None = None
+) -> BulkFold:
+    """Fold a batch (``routing``: ``route(records)``, if taken already); with a ``scratch``, the
+    vectors handed back may live in it (valid until its next use)."""
     n = len(records)
-    outcome = _classify(records, expect, scratch)
+    outcome = _classify(records, expect, scratch, routing or route(records))
     kind = outcome.kind
     live = np.flatnonzero(kind >= 0)
     keys = records.keys
@@ -79,12 +126,12 @@ def fold_bulk(records: RecordBatch, expect: Expect, scratch: Scratch | None = No
     # The last effective write per face: later positions overwrite earlier ones in the dict.
     last = dict(zip(live_keys, live.tolist(), strict=True))
     winners = np.fromiter(last.values(), dtype=np.int64, count=len(last))
-    faces = _split(b"\x00".join(last.keys()).decode()) if last else []
+    faces = b"\x00".join(last.keys()).decode().split(_SEP) if last else []
     batch = FoldedBatch()
     won = kind[winners]
-    batch.removals = [faces[j] for j in np.flatnonzero(won == 0).tolist()]
+    batch.removals = [faces[j] for j in np.flatnonzero(won == _TOMBSTONE).tolist()]
     by_gallery: dict[str, list[int]] = {}  # gallery -> indexes into winners
-    bulk = np.flatnonzero(won == 1)
+    bulk = np.flatnonzero(won == _BULK)
     if len(bulk):
         gal = outcome.galleries
         if len(set(gal)) == 1:
@@ -100,13 +147,90 @@ def fold_bulk(records: RecordBatch, expect: Expect, scratch: Scratch | None = No
             _take(outcome.vectors, rows),
         )
     singles: dict[str, list[Upsert]] = {}  # read one by one (JSON, ...): stacked once per gallery
-    for j in np.flatnonzero(won == 2).tolist():
+    for j in np.flatnonzero(won == _SINGLE).tolist():
         single = outcome.singles[int(winners[j])]
         singles.setdefault(single.gallery, []).append(single)
     for gallery, upserts in singles.items():
         _extend(batch, gallery, upserts)
     skipped = n - len(live) - len(outcome.errors)
     return BulkFold(batch, outcome.errors, skipped)
+
+
+@dataclass
+class _Outcome:
+    kind: np.ndarray  # per record, one of _UNSURE ... _SINGLE
+    row: np.ndarray  # bulk upserts: the row of their vector in ``vectors``
+    vectors: np.ndarray
+    persons: list[str]  # per row
+    galleries: list[str]  # per row
+    singles: dict[int, Upsert]
+    errors: list[tuple[int, FacestreamError]]
+
+
+def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, routing: Routing) -> _Outcome:
+    values = records.values
+    n = len(values)
+    kind = np.full(n, _UNSURE, dtype=np.int8)
+    kind[np.flatnonzero([v is None for v in values])] = _TOMBSTONE
+    rows = np.full(n, -1, dtype=np.int64)
+    vectors = np.empty((0, 0), dtype=np.float32)
+    persons: list[str] = []
+    galleries: list[str] = []
+    if len(routing.positions):
+        wanted = {g: expect(g) for g in set(routing.galleries)}
+        kind[routing.positions[[wanted[g] is None for g in routing.galleries]]] = _SKIP
+        takes = _takes(routing, wanted)
+        width = int(routing.heads["dim"][takes[0]]) if len(takes) else 0
+        takes = takes[routing.heads["dim"][takes] == width]  # one width per batch; others one by one
+        if len(takes):
+            block = (scratch or Scratch()).gather(
+                [values[i] for i in routing.positions[takes].tolist()], width
+            )  # type: ignore[misc]
+            squared = np.einsum("ij,ij->i", block, block)
+            fine = (squared > _TINY) & (squared < np.inf)
+            if not fine.all():
+                takes, block = takes[fine], block[fine]
+            positions = routing.positions[takes]
+            kind[positions] = _BULK
+            rows[positions] = np.arange(len(positions))
+            vectors = block
+            picked = takes.tolist()
+            persons = [routing.persons[j] for j in picked]
+            galleries = [routing.galleries[j] for j in picked]
+    singles: dict[int, Upsert] = {}
+    errors: list[tuple[int, FacestreamError]] = []
+    for i in np.flatnonzero(kind == _UNSURE).tolist():
+        try:
+            found = read_record(records.keys[i], values[i], records.headers[i], expect)
+        except FacestreamError as exc:
+            errors.append((i, exc))
+            continue
+        if isinstance(found, Upsert):
+            kind[i], singles[i] = _SINGLE, found
+        elif isinstance(found, str):
+            kind[i] = _TOMBSTONE
+        else:
+            kind[i] = _SKIP
+    return _Outcome(kind, rows, vectors, persons, galleries, singles, errors)
+
+
+def _takes(routing: Routing, wanted: dict[str, tuple[str, int] | None]) -> np.ndarray:
+    """Indexes into ``routing`` of the records of an indexed gallery, of its model and dim."""
+    if len(wanted) == 1 and len(set(routing.models)) == 1:  # the common case, checked once
+        want = next(iter(wanted.values()))
+        if want is None or routing.models[0] != want[0]:
+            return np.empty(0, dtype=np.int64)
+        dims = routing.heads["dim"]
+        return np.flatnonzero(dims == want[1]) if want[1] else np.arange(len(dims))
+    model_of = {g: w[0] for g, w in wanted.items() if w is not None}
+    dim_of = np.array([(w[1] if w else -1) for w in (wanted[g] for g in routing.galleries)], dtype=np.int64)
+    same_model = np.fromiter(
+        (model_of.get(g) == m for g, m in zip(routing.galleries, routing.models, strict=True)),
+        dtype=bool,
+        count=len(routing.galleries),
+    )
+    dims = routing.heads["dim"].astype(np.int64)
+    return np.flatnonzero(same_model & ((dim_of == 0) | (dims == dim_of)))
 
 
 def _take(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -128,10 +252,6 @@ def _extend(batch: FoldedBatch, gallery: str, upserts: list[Upsert]) -> None:
         found.vectors = np.concatenate([found.vectors, rows])
 
 
-def _split(joined: str) -> list[str]:
-    return joined.split(_SEP)
-
-
 class Scratch:
     """Where a reader's batches gather their vectors: one buffer, reused batch after batch, so
     that its pages are touched once (the first touch of fresh memory costs more than the copy).
@@ -151,89 +271,6 @@ class Scratch:
             target[at : at + size] = memoryview(value)[_OFFSET:end]
             at += size
         return self._buffer[:need].reshape(len(values), width)
-
-
-def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None) -> _Outcome:
-    values, keys, headers = records.values, records.keys, records.headers
-    n = len(values)
-    kind = np.full(n, -1, dtype=np.int8)
-    present = [v is not None for v in values]
-    kind[np.flatnonzero(np.logical_not(present))] = 0  # tombstones
-    named = [dict(h) if h else {} for h in headers]
-    galleries_b = [d.get(_GALLERY) for d in named]
-    galleries = [g.decode() if g else DEFAULT_GALLERY for g in galleries_b] if any(galleries_b) else None
-    expected: dict[str, tuple[str, int] | None] = {}
-    for g in set(galleries) if galleries is not None else (DEFAULT_GALLERY,):
-        expected[g] = expect(g)
-    # Candidates for the bulk path: a value, a key, person and model headers, a gallery indexed
-    # here whose model the header names.
-    model_of = {g: want[0].encode() for g, want in expected.items() if want is not None}
-    persons_b = [d.get(_PERSON) for d in named]
-    models_b = [d.get(_MODEL) for d in named]
-    if galleries is None:
-        wanted = model_of.get(DEFAULT_GALLERY)
-        models_w: list[bytes | None] | None = None
-    else:
-        wanted, models_w = None, [model_of.get(g) for g in galleries]
-    candidates = [
-        i
-        for i, (value, key, person, model) in enumerate(zip(values, keys, persons_b, models_b, strict=True))
-        if value is not None
-        and key
-        and person is not None
-        and model is not None
-        and model == (wanted if models_w is None else models_w[i])
-    ]
-    rows = np.full(n, -1, dtype=np.int64)
-    vectors = np.empty((0, 0), dtype=np.float32)
-    persons: list[str] = []
-    gal_of_row: list[str] = []
-    if candidates:
-        vals = [values[i] for i in candidates]
-        heads = np.frombuffer(b"".join([v[:_OFFSET] for v in vals]), dtype=_HEAD)  # type: ignore[index]
-        lengths = np.fromiter(map(len, vals), dtype=np.int64, count=len(vals))  # type: ignore[arg-type]
-        cand_gal = [galleries[i] for i in candidates] if galleries is not None else None
-        dims = np.array(
-            [_dim(expected, g) for g in cand_gal] if cand_gal is not None else _dim(expected, DEFAULT_GALLERY)
-        )
-        dim_of = heads["dim"].astype(np.int64)
-        ok = (
-            (heads["magic"] == _MAGIC)
-            & ((dims == 0) | (dim_of == dims))
-            & (lengths == _OFFSET + 4 * dim_of + heads["meta"].astype(np.int64))
-        )
-        good = np.flatnonzero(ok)
-        width = int(dim_of[good[0]]) if len(good) else 0
-        good = good[dim_of[good] == width]  # one width per batch on the bulk path; others one by one
-        if len(good):
-            block = (scratch or Scratch()).gather([vals[j] for j in good.tolist()], width)  # type: ignore[misc]
-            squared = np.einsum("ij,ij->i", block, block)
-            fine = (squared > _TINY) & (squared < np.inf)
-            good, block = good[fine], block[fine] if not fine.all() else block
-            positions = np.asarray(candidates, dtype=np.int64)[good]
-            kind[positions] = 1
-            rows[positions] = np.arange(len(positions))
-            vectors = block
-            persons = _split(b"\x00".join([persons_b[i] for i in positions.tolist()]).decode())  # type: ignore[misc]
-            gal_of_row = [cand_gal[j] for j in good.tolist()] if cand_gal is not None else [DEFAULT_GALLERY]
-    singles: dict[int, Upsert] = {}
-    errors: list[tuple[int, FacestreamError]] = []
-    for i in np.flatnonzero(kind == -1).tolist():
-        try:
-            found = read_record(keys[i], values[i], headers[i], expect)
-        except FacestreamError as exc:
-            errors.append((i, exc))
-            continue
-        if isinstance(found, Upsert):
-            kind[i], singles[i] = 2, found
-        elif isinstance(found, str):
-            kind[i] = 0
-    return _Outcome(kind, rows, vectors, persons, gal_of_row, singles, errors)
-
-
-def _dim(expected: dict[str, tuple[str, int] | None], gallery: str) -> int:
-    want = expected[gallery]
-    return want[1] if want else 0
 
 
 def fold_records(records: Sequence[Any], expect: Expect) -> BulkFold:

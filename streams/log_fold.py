@@ -1,8 +1,9 @@
 """Folding embeddings-log records into index changes, per gallery: shared by the replica and
 `replay`. One record at a time here (the live tail); many at once in ``bulk_fold`` (rebuilds).
 
-A record belongs to the gallery its `gallery` header names (absent: the default gallery; a
-JSON record of before the binary format says it in its payload). ``Expect`` answers, for a
+A record belongs to the gallery its binary value names (a record of the first binary format:
+its `gallery` header; absent: the default gallery; a JSON record of before the binary format
+says it in its payload). ``Expect`` answers, for a
 gallery, the model id and dim its index holds, or None for a gallery this reader does not
 index (unknown, being deleted, not wanted): such records are skipped, neither applied nor
 dead-lettered. A tombstone carries its key only: the replica routes it to the gallery that
@@ -50,15 +51,14 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Ex
         return key.decode() if key else ""
     named = dict(headers or ())
     if key and embedding_records.is_binary(value):
-        person, model = named.get(Header.PERSON_ID), named.get(Header.MODEL_ID)
-        if person is not None and model is not None:
-            gallery = _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
-            expected = expect(gallery)
+        routed = embedding_records.ids(value) or _ids_in_headers(named)
+        if routed is not None:
+            expected = expect(routed.gallery)
             if expected is None:
                 return None
-            _check_model(model.decode(), expected[0])
+            _check_model(routed.model_id, expected[0])
             vector = _check_dim(embedding_records.vector(value), expected[1])
-            return Upsert(key.decode(), gallery, person.decode(), checked(vector))
+            return Upsert(key.decode(), routed.gallery, routed.person_id, checked(vector))
     fact = decode(value, FaceEmbedded).payload
     gallery = _str(named.get(Header.GALLERY)) or fact.gallery
     expected = expect(gallery)
@@ -67,6 +67,16 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Ex
     _check_model(fact.embedding.model.id, expected[0])
     vector = _check_dim(usable_vector(fact.embedding), expected[1])
     return Upsert(fact.face_id, gallery, fact.person_id, vector)
+
+
+def _ids_in_headers(named: dict[str, bytes]) -> embedding_records.Ids | None:
+    """A record of the first binary format: its ids travel in headers alone."""
+    person, model = named.get(Header.PERSON_ID), named.get(Header.MODEL_ID)
+    if person is None or model is None:
+        return None
+    return embedding_records.Ids(
+        person.decode(), model.decode(), _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
+    )
 
 
 def _check_dim(vector: np.ndarray, dim: int) -> np.ndarray:

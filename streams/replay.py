@@ -26,7 +26,7 @@ from index.labelled import LabelledIndex
 from index.snapshot import write_snapshot
 from schemas.events import DEFAULT_GALLERY, ModelInfo
 from streams.bulk_fold import Scratch, fold_bulk
-from streams.bulk_log import ReadAhead, cut_ends, read_cut
+from streams.bulk_log import FOLD_RECORDS, ReadAhead, cut_ends, read_cut
 from streams.log_fold import apply_to
 
 log = get_logger(__name__)
@@ -75,7 +75,8 @@ def fold_into(
         index.reserve(sum(max(end - starts.get(p, 0), 0) for p, end in ends.items()))
     records = skipped = 0
     scratch = Scratch()
-    for batch in ReadAhead(read_cut(settings, settings.topics.embeddings, starts, ends)):
+    batches = ReadAhead(read_cut(settings, settings.topics.embeddings, starts, ends))
+    while (batch := batches.next_many(FOLD_RECORDS)) is not None:
         records += len(batch)
         folded = fold_bulk(batch, expect, scratch)
         for position, exc in folded.errors:

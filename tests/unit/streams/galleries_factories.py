@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from core.kafka import encode, envelope_headers
@@ -36,9 +38,21 @@ def fact(
     )
 
 
-def record(offset: int, face: FaceEmbedded, *, binary: bool = True, headers: bool = True) -> FakeMessage:
+def fse1(envelope: Envelope[FaceEmbedded]) -> bytes:
+    """A record of the first binary format (its ids in headers only), as written before FSE2."""
+    vector = envelope.payload.embedding.vector_f32le
+    meta = envelope.model_dump_json(exclude={"payload": {"embedding": {"vector_f32le"}}}).encode()
+    return struct.pack("<4sII", b"FSE1", len(vector) // 4, len(meta)) + vector + meta
+
+
+def record(
+    offset: int, face: FaceEmbedded, *, binary: bool = True, headers: bool = True, first_format: bool = False
+) -> FakeMessage:
     envelope = Envelope.wrap(face, correlation_id="c")
-    value = encode(envelope) if binary else envelope.model_dump_json().encode()
+    if first_format:
+        value = fse1(envelope)
+    else:
+        value = encode(envelope) if binary else envelope.model_dump_json().encode()
     named = envelope_headers(envelope, **embedding_headers(face)) if headers else []
     return FakeMessage(TOPIC, 0, offset, face.face_id.encode(), value, named)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -45,7 +47,10 @@ def test_bulk_fold_matches_the_per_record_fold() -> None:
         record(0, fact("f1", "p1", unit(rng))),
         record(1, fact("f2", "p1", unit(rng), gallery="branch-b")),  # the same person id, elsewhere
         record(2, fact("f3", "p2", unit(rng)), binary=False),  # JSON, from before the binary format
-        record(3, fact("f4", "p3", unit(rng)), headers=False),  # binary without its headers
+        record(3, fact("f4", "p3", unit(rng)), headers=False),  # binary without headers: none needed
+        record(13, fact("f9", "p9", unit(rng)), first_format=True),  # FSE1: its ids in its headers
+        record(14, fact("f10", "p9", unit(rng), gallery="branch-b"), first_format=True),
+        record(15, fact("f11", "p9", unit(rng)), first_format=True, headers=False),  # decoded whole
         tombstone(4, "f1"),
         record(5, fact("f1", "p9", unit(rng))),  # back after its tombstone: the last write wins
         record(6, fact("f5", "p5", nan)),  # poison: dead-lettered, supersedes nothing
@@ -61,19 +66,52 @@ def test_bulk_fold_matches_the_per_record_fold() -> None:
     assert _as_map(bulk.batch) == _as_map(single)
     assert sorted(bulk.batch.removals) == sorted(single.removals) == ["f3", "gone"]
     assert len(bulk.errors) == errors == 2 and bulk.skipped == 1
-    assert sorted(_as_map(bulk.batch)["branch-b"]) == ["f2", "f8"]
+    assert sorted(_as_map(bulk.batch)["branch-b"]) == ["f10", "f2", "f8"]
+    assert {"f4", "f9", "f11"} <= set(_as_map(bulk.batch)["default"])
     assert _as_map(bulk.batch)["default"]["f1"][0] == "p9"
 
 
-@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json-before-the-binary-format"])
-def test_a_batch_of_one_gallery_folds_whole(binary: bool) -> None:
+@pytest.mark.parametrize(
+    ("binary", "first_format"),
+    [(True, False), (True, True), (False, False)],
+    ids=["binary", "first-binary-format", "json-before-the-binary-format"],
+)
+def test_a_batch_of_one_gallery_folds_whole(binary: bool, first_format: bool) -> None:
     rng = np.random.default_rng(8)
     vectors = [unit(rng) for _ in range(50)]
-    records = [record(i, fact(f"f{i % 40}", f"p{i}", v), binary=binary) for i, v in enumerate(vectors)]
+    records = [
+        record(i, fact(f"f{i % 40}", f"p{i}", v), binary=binary, first_format=first_format)
+        for i, v in enumerate(vectors)
+    ]
     bulk = fold_records(records, expect)
     single, _ = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
     assert len(bulk.batch.upserts["default"]) == 40
+
+
+def test_a_batch_with_malformed_ids_folds_record_by_record() -> None:
+    rng = np.random.default_rng(9)
+    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng))) for i in range(10)]
+    value = records[4].value
+    assert value is not None
+    records[4] = dataclasses.replace(records[4], value=value.replace(b"p4\x00", b"p4\x01", 1))
+    bulk = fold_records(records, expect)
+    assert [code for _, code in ((p, e.code.value) for p, e in bulk.errors)] == ["invalid_message"]
+    assert bulk.errors[0][0] == 4 and sorted(_as_map(bulk.batch)["default"]) == sorted(
+        f"f{i}" for i in range(10) if i != 4
+    )
+
+
+def test_records_of_many_galleries_and_two_models_in_one_batch() -> None:
+    rng = np.random.default_rng(10)
+    records = [
+        record(i, fact(f"f{i}", "p", unit(rng), gallery=("default", "branch-b", "elsewhere")[i % 3]))
+        for i in range(30)
+    ] + [record(30, fact("g", "p", unit(rng, OTHER.dim), gallery="branch-b", model=OTHER))]
+    bulk = fold_records(records, expect)
+    single, errors = _one_by_one(records)
+    assert _as_map(bulk.batch) == _as_map(single)
+    assert len(bulk.errors) == errors == 1 and bulk.skipped == 10
 
 
 def _batches(n: int, fail: bool = False):  # type: ignore[no-untyped-def]
