@@ -1,0 +1,26 @@
+"""Fresh arrays for large indexes: huge-page backed maps above a size, plain arrays below."""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+import pytest
+
+from index import memory
+
+
+def test_a_small_array_is_an_ordinary_one() -> None:
+    rows = memory.empty((10, 4), np.float32)
+    assert rows.shape == (10, 4) and rows.dtype == np.float32 and rows.base is None
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_HUGEPAGE"), reason="no MADV_HUGEPAGE on this platform")
+def test_a_large_array_is_a_writable_map_that_outlives_its_name() -> None:
+    rows = memory.empty((memory.HUGE_FROM_BYTES // 64 + 1, 16), np.float32)
+    assert rows.base is not None  # a view of the map, not an array of its own
+    assert rows.flags.writeable and rows.flags.c_contiguous and not isinstance(rows, np.memmap)
+    rows[-1] = 7.0
+    view = rows[-2:]
+    del rows
+    assert float(view[-1, 0]) == 7.0  # the map lives as long as any view of it
