@@ -171,6 +171,10 @@ def assemble(
             trace.points["search_end"] = done
             search_ms = float(fields.get("search_ms", timings.get("search_ms", 0.0)))
             trace.points["search_start"] = done - search_ms / 1000
+        elif "reply" in trace.points:
+            # A replica that does not log its searches (older code): its search ends at its reply.
+            trace.points["search_end"] = trace.points["reply"]
+            trace.points["search_start"] = trace.points["reply"] - timings.get("search_ms", 0.0) / 1000
         traces.append(trace)
     return traces
 

@@ -171,10 +171,11 @@ def baseline_latencies(
     return latencies, enroll_rate
 
 
+# pgrep patterns: `python -m cli.main ...` (and `core.cli`, where the CLI lived before).
 PROFILED = {
-    "api": "cli.main api",
-    "identify-worker": "cli.main worker identify",
-    "replica": "cli.main replica",
+    "api": r"cli(\.main)? api",
+    "identify-worker": r"cli(\.main)? worker identify",
+    "replica": r"cli(\.main)? replica",
 }
 
 

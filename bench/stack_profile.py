@@ -16,7 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-MODEL_FRAMES = ("onnxruntime_inference_collection.py",)
+# The model's inference: onnxruntime sessions, and OpenCV's DNN under the YuNet detector.
+MODEL_FRAMES = ("onnxruntime_inference_collection.py", "YuNetDetector._run")
 
 
 @dataclass(frozen=True)
