@@ -6,8 +6,9 @@ Three sources, all on this machine's wall clock:
   * the Kafka records the request caused, by their CreateTime (stamped by the producing client
     when it sends): the IdentifyFace (facade), the IdentifyQuery (identify worker), the reply
     (replica) and the audit record the facade writes before it answers;
-  * the stack's JSON log: the worker's `face_embedded` (its model work done) and the replica's
-    `searched` (its search done).
+  * the stack's JSON log: the worker's `batch_taken` (how long the record waited before the
+    worker's agent took it), `face_embedded` (its model work done) and the replica's `searched`
+    (its search done).
 
 The hops telescope: per request they add up to the latency the client measured. CreateTime
 has millisecond resolution, so a hop is ±1 ms per request; means over a run are exact enough.
@@ -33,7 +34,8 @@ WORK_STAGES = ("decode_ms", "detect_ms", "align_ms", "embed_ms")
 # name, (start point, end point): points are keys of `Trace.points`.
 HOPS = (
     ("facade: HTTP in -> IdentifyFace produced", ("sent", "request")),
-    ("-> worker starts (fetch, faust, batch window, parse)", ("request", "work_start")),
+    ("-> worker's agent takes it (broker, faust, batch window)", ("request", "taken")),
+    ("worker: taken -> work starts (parse, gallery gate, executor)", ("taken", "work_start")),
     ("worker: decode+detect+align+embed", ("work_start", "work_end")),
     ("worker: work done -> IdentifyQuery produced", ("work_end", "query")),
     ("-> replica starts its search (fetch, parse)", ("query", "search_start")),
@@ -142,6 +144,25 @@ def log_times(lines: Iterable[str], event: str) -> dict[str, tuple[float, dict[s
     return found
 
 
+def batches_taken(lines: Iterable[str], stage: str) -> dict[str, float]:
+    """correlation id -> how long its record waited (ms) before its stage's worker took it."""
+    found: dict[str, float] = {}
+    for line in lines:
+        if '"batch_taken"' not in line:
+            continue
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            continue
+        if fields.get("event") != "batch_taken" or fields.get("stage") != stage:
+            continue
+        pairs = zip(fields.get("correlation_ids", []), fields.get("waited_ms", []), strict=False)
+        for correlation, waited in pairs:
+            if correlation and waited is not None:
+                found.setdefault(correlation, float(waited))
+    return found
+
+
 def read_log_since(path: Path, offset: int) -> list[str]:
     with path.open("rb") as fh:
         fh.seek(offset)
@@ -155,6 +176,7 @@ def assemble(
 ) -> list[Trace]:
     """One trace per answered request: (request id, sent, answered, timings_ms) from the client."""
     embedded = log_times(log_lines, "face_embedded")
+    taken = batches_taken(log_lines, "identify")
     searched = log_times(log_lines, "searched")
     traces = []
     for request_id, sent, answered, timings in answers:
@@ -166,6 +188,10 @@ def assemble(
         if request_id in embedded:
             trace.points["work_end"] = embedded[request_id][0]
             trace.points["work_start"] = embedded[request_id][0] - work_s
+        if request_id in taken and "request" in trace.points:
+            trace.points["taken"] = trace.points["request"] + taken[request_id] / 1000
+        elif "work_start" in trace.points:
+            trace.points["taken"] = trace.points["work_start"]  # a worker that logs no batch_taken
         if request_id in searched:
             done, fields = searched[request_id]
             trace.points["search_end"] = done

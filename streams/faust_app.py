@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -9,11 +10,15 @@ import faust
 
 from core.batch_guard import run_guarded
 from core.errors import FacestreamError
-from core.kafka import client_options
+from core.kafka import client_options, header_map
+from core.logging import get_logger
 from core.settings import Settings
+from schemas.envelope import Header
 from streams.handlers.dead_letter import dead_letter_for
 from streams.producing import FaustSender, send_all
 from streams.ready_batches import ready_batches
+
+log = get_logger(__name__)
 
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
@@ -93,10 +98,23 @@ def micro_batch_agent(
             linger_s=settings.batch_max_wait_s,
         )
         async for events in batches:
-            await run_guarded(
-                process, [event.message for event in events], stage=stage, dead_letters=dead_letters
-            )
+            messages = [event.message for event in events]
+            log_taken(stage, messages)
+            await run_guarded(process, messages, stage=stage, dead_letters=dead_letters)
             for event in events:
                 await stream.ack(event)
 
     app.agent(source, name=f"{settings.topic_prefix}-{stage}")(agent)
+
+
+def log_taken(stage: str, messages: Sequence[Any]) -> None:
+    """A batch handed to its stage: how long each record waited since its producer sent it
+    (CreateTime), by correlation id. bench/hops splits a request's way to the worker with it."""
+    now = time.time()
+    log.info(
+        "batch_taken",
+        stage=stage,
+        size=len(messages),
+        correlation_ids=[header_map(m.headers).get(Header.CORRELATION_ID) for m in messages],
+        waited_ms=[round((now - m.timestamp) * 1000, 1) if m.timestamp else None for m in messages],
+    )

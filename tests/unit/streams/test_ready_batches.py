@@ -65,3 +65,24 @@ async def test_the_end_of_the_source_ends_the_batches() -> None:
 
 def test_workers_do_not_wait_for_a_batch_by_default() -> None:
     assert Settings().batch_max_wait_s == 0.0
+
+
+def test_a_taken_batch_logs_how_long_each_record_waited() -> None:
+    import time
+    from types import SimpleNamespace
+
+    from structlog.testing import capture_logs
+
+    from streams.faust_app import log_taken
+
+    sent = time.time() - 0.25
+    messages = [
+        SimpleNamespace(headers=[("correlation_id", b"c-1")], timestamp=sent),
+        SimpleNamespace(headers=[], timestamp=None),
+    ]
+    with capture_logs() as logs:
+        log_taken("identify", messages)
+    (entry,) = logs
+    assert entry["event"] == "batch_taken" and entry["stage"] == "identify" and entry["size"] == 2
+    assert entry["correlation_ids"] == ["c-1", None]
+    assert 250 <= entry["waited_ms"][0] < 5000 and entry["waited_ms"][1] is None
