@@ -18,7 +18,12 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
 from core.errors import ErrorCode, FacestreamError
 from core.logging import get_logger
@@ -28,6 +33,13 @@ log = get_logger(__name__)
 RETRIES = 3
 MAX_BACKOFF_S = 10.0
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError,)
+# Broker errors that no retry mends: outputs the broker will never take. They fail like any
+# other error (and end as dead letters), or the partition would stall behind them for good.
+REFUSED: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
 T = TypeVar("T")
 Process = Callable[[Sequence[Any]], Awaitable[None]]
@@ -89,13 +101,14 @@ async def _attempt(
         try:
             await process(messages)
             return True
-        except transient as exc:
-            delay = next(delays)
-            log.warning("batch_retry", stage=stage, error=repr(exc), backoff_s=delay)
-        except Exception:
-            failures += 1
-            log.exception("batch_failed", stage=stage, records=len(messages), attempt=failures)
-            if failures >= retries:
-                return False
-            delay = next(delays)
+        except Exception as exc:
+            if isinstance(exc, transient) and not isinstance(exc, REFUSED):
+                delay = next(delays)
+                log.warning("batch_retry", stage=stage, error=repr(exc), backoff_s=delay)
+            else:
+                failures += 1
+                log.exception("batch_failed", stage=stage, records=len(messages), attempt=failures)
+                if failures >= retries:
+                    return False
+                delay = next(delays)
         await asyncio.sleep(delay)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from core import batch_guard
 from core.errors import ErrorCode, FacestreamError
@@ -85,5 +85,13 @@ async def test_a_lone_failing_record_is_tried_retries_times_then_dead_lettered()
     process, calls = flaky([ValueError("bug") for _ in range(10)])
     letters = Letters()
     await batch_guard.run_guarded(process, BATCH[:1], stage="identify", dead_letters=letters)
+    assert len(calls) == batch_guard.RETRIES
+    assert [m for m, _ in letters.sent] == BATCH[:1]
+
+
+async def test_an_output_the_broker_refuses_for_its_size_ends_as_a_dead_letter_not_a_stall() -> None:
+    process, calls = flaky([MessageSizeTooLargeError() for _ in range(100)])
+    letters = Letters()
+    await batch_guard.run_guarded(process, BATCH[:1], stage="enroll", dead_letters=letters)
     assert len(calls) == batch_guard.RETRIES
     assert [m for m, _ in letters.sent] == BATCH[:1]
