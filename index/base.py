@@ -162,7 +162,7 @@ def unit_rows(vectors: np.ndarray, dim: int) -> np.ndarray:
             ErrorCode.MODEL_MISMATCH,
             f"vectors have dimension {array.shape[1]}, the index holds dimension {dim}",
         )
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+    if array.dtype != np.float32 and (not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array)):
         raise invalid(f"vectors must be real numbers, got dtype {array.dtype}")
     rows = np.ascontiguousarray(array, dtype=np.float32)
     if rows.shape[0] == 0:

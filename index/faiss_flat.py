@@ -94,6 +94,8 @@ class FaissFlatIndex(LabelledIndex):
 
     def _search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, rows = top_k(queries, self._rows[: self._count], k)
+        if k <= self._count:  # every slot of every heap filled: no -1 to keep
+            return scores, self._labels[rows]
         return scores, np.where(rows >= 0, self._labels[np.maximum(rows, 0)], -1)
 
     def _reset_vectors(self) -> None:
