@@ -21,6 +21,7 @@ import numpy as np
 
 from core import embedding_records
 from core.errors import FacestreamError
+from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY
 from streams.log_fold import Expect, FoldedBatch, GalleryUpserts, Upsert, read_record
 
@@ -69,8 +70,16 @@ class Routing:
     models: list[str]
     galleries: list[str]
 
-    def named(self) -> set[str]:
-        return set(self.galleries)
+    def named(self, records: RecordBatch) -> set[str]:
+        """Every gallery the batch's records name: the routed ones by their ids, the others
+        (older formats) by their `gallery` header, read for them alone."""
+        named = set(self.galleries)
+        if len(self.positions) < len(records):
+            routed = set(self.positions.tolist())
+            for i in range(len(records)):
+                if i not in routed:
+                    named |= {v.decode() for k, v in records.headers[i] or () if k == Header.GALLERY}
+        return named
 
 
 def route(records: RecordBatch) -> Routing:
@@ -273,15 +282,17 @@ class Scratch:
         return self._buffer[:need].reshape(len(values), width)
 
 
-def fold_records(records: Sequence[Any], expect: Expect) -> BulkFold:
-    """``fold_bulk`` of records shaped like aiokafka's (``key``, ``value``, ``headers``)."""
-    return fold_bulk(
-        RecordBatch(
-            keys=[r.key for r in records],
-            values=[r.value for r in records],
-            headers=[r.headers for r in records],
-            partitions=[r.partition for r in records],
-            offsets=[r.offset for r in records],
-        ),
-        expect,
+def as_batch(records: Sequence[Any]) -> RecordBatch:
+    """Records shaped like aiokafka's (``key``, ``value``, ``headers``, ...) as one batch."""
+    return RecordBatch(
+        keys=[r.key for r in records],
+        values=[r.value for r in records],
+        headers=[r.headers for r in records],
+        partitions=[r.partition for r in records],
+        offsets=[r.offset for r in records],
     )
+
+
+def fold_records(records: Sequence[Any], expect: Expect) -> BulkFold:
+    """``fold_bulk`` of records shaped like aiokafka's."""
+    return fold_bulk(as_batch(records), expect)

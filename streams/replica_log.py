@@ -11,13 +11,12 @@ gallery up (``GalleryCatalog``); a gallery unknown or being deleted is not index
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from core import embedding_records
 from core.consume import positions
 from core.errors import FacestreamError
 from core.galleries import Gallery
@@ -28,9 +27,8 @@ from core.settings import Settings
 from index import registry
 from index.labelled import LabelledIndex
 from index.snapshot import SnapshotUnusable, read_snapshot
-from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
-from streams.bulk_fold import RecordBatch, Routing, Scratch, fold_bulk, route
+from streams.bulk_fold import RecordBatch, Scratch, as_batch, fold_bulk, route
 from streams.bulk_log import FOLD_RECORDS, ReadAhead, partitions, read_cut
 from streams.handlers.dead_letter import dead_letter, dead_letter_for
 from streams.handlers.output import Output
@@ -173,7 +171,7 @@ class LogFollower:
             scratch = Scratch()
             while (batch := await asyncio.to_thread(batches.next_many, FOLD_RECORDS)) is not None:
                 routing = route(batch)
-                await self.hold_galleries(routing.named() | _galleries_named(batch, routing))
+                await self.hold_galleries(routing.named(batch))
                 folded = fold_bulk(batch, self.state.expect, scratch, routing)
                 letters = [self._dead_letter(batch, position, exc) for position, exc in folded.errors]
                 # Each partition's records come in order: its last one here is the furthest.
@@ -233,7 +231,8 @@ class LogFollower:
 
     async def apply_tail(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[Output]:
         """Apply records of the live tail; their dead letters are returned."""
-        await self.hold_galleries(_galleries_of(records))
+        batch = as_batch(records)
+        await self.hold_galleries(route(batch).named(batch))
         pending = PendingChanges()
         letters: list[Output] = []
         for record in records:
@@ -255,31 +254,3 @@ class LogFollower:
     def _announce_ready(self) -> None:
         if self.state.check_ready():
             log.info("replica_ready", size=len(self.state), applied=self.state.applied)
-
-
-def _galleries_named(batch: RecordBatch, routing: Routing) -> set[str]:
-    """The galleries the records outside the bulk path name (their headers, read one by one)."""
-    if len(routing.positions) == len(batch):
-        return set()
-    taken = set(routing.positions.tolist())
-    return _galleries_in_headers(batch.headers[i] for i in range(len(batch)) if i not in taken)
-
-
-def _galleries_of(records: list[ConsumerRecord[bytes, bytes]]) -> set[str]:
-    named = set()
-    for record in records:
-        routed = _ids(record.value)
-        if routed is not None:
-            named.add(routed.gallery)
-    return named | _galleries_in_headers(r.headers for r in records)
-
-
-def _ids(value: bytes | None) -> embedding_records.Ids | None:
-    try:
-        return embedding_records.ids(value) if embedding_records.is_binary(value) else None  # type: ignore[arg-type]
-    except FacestreamError:
-        return None  # poison: the fold dead-letters it
-
-
-def _galleries_in_headers(headers: Iterable[Any]) -> set[str]:
-    return {value.decode() for pairs in headers if pairs for name, value in pairs if name == Header.GALLERY}

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
-import pytest
 
 from index import memory
 
@@ -15,7 +12,6 @@ def test_a_small_array_is_an_ordinary_one() -> None:
     assert rows.shape == (10, 4) and rows.dtype == np.float32 and rows.base is None
 
 
-@pytest.mark.skipif(not hasattr(mmap, "MADV_HUGEPAGE"), reason="no MADV_HUGEPAGE on this platform")
 def test_a_large_array_is_a_writable_map_that_outlives_its_name() -> None:
     rows = memory.empty((memory.HUGE_FROM_BYTES // 64 + 1, 16), np.float32)
     assert rows.base is not None  # a view of the map, not an array of its own

@@ -141,3 +141,18 @@ def test_read_ahead_hands_over_every_batch_in_order_then_its_failure() -> None:
     with pytest.raises(RuntimeError, match="broker gone"):
         while failing.next_many(10) is not None:
             pass
+
+
+def test_a_batch_names_its_galleries_by_ids_and_older_records_by_header() -> None:
+    from streams.bulk_fold import as_batch, route
+
+    rng = np.random.default_rng(11)
+    batch = as_batch(
+        [
+            record(0, fact("f1", "p", unit(rng), gallery="branch-b"), headers=False),  # ids only
+            record(1, fact("f2", "p", unit(rng), gallery="branch-c"), first_format=True),  # header
+            record(2, fact("f3", "p", unit(rng)), binary=False),
+            tombstone(3, "f1"),
+        ]
+    )
+    assert route(batch).named(batch) == {"branch-b", "branch-c"}
