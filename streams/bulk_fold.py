@@ -266,8 +266,8 @@ class Scratch:
     that its pages are touched once (the first touch of fresh memory costs more than the copy).
     A batch's vectors are valid until the next batch is gathered."""
 
-    def __init__(self) -> None:
-        self._buffer = np.empty(0, dtype=np.float32)
+    def __init__(self, buffer: np.ndarray | None = None) -> None:
+        self._buffer = np.empty(0, dtype=np.float32) if buffer is None else buffer  # flat float32
 
     def gather(self, values: list[bytes], width: int) -> np.ndarray:
         """The ``width`` float32s at the fixed offset of each value, as ``(n, width)`` rows."""

@@ -224,15 +224,7 @@ class ReadAhead:
                 break
             parts.append(item)
             count += len(item)
-        if len(parts) == 1:
-            return first
-        return RecordBatch(
-            list(chain.from_iterable(part.keys for part in parts)),
-            list(chain.from_iterable(part.values for part in parts)),
-            _joined_headers([part.headers for part in parts]),
-            list(chain.from_iterable(part.partitions for part in parts)),
-            list(chain.from_iterable(part.offsets for part in parts)),
-        )
+        return join(parts)
 
     def __iter__(self) -> Iterator[RecordBatch]:
         try:
@@ -244,6 +236,33 @@ class ReadAhead:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+def join(parts: list[RecordBatch]) -> RecordBatch:
+    """Consecutive batches as one."""
+    if len(parts) == 1:
+        return parts[0]
+    return RecordBatch(
+        list(chain.from_iterable(part.keys for part in parts)),
+        list(chain.from_iterable(part.values for part in parts)),
+        _joined_headers([part.headers for part in parts]),
+        list(chain.from_iterable(part.partitions for part in parts)),
+        list(chain.from_iterable(part.offsets for part in parts)),
+    )
+
+
+def joined(batches: Iterator[RecordBatch], records: int) -> Iterator[RecordBatch]:
+    """``batches`` joined into batches of about ``records`` (the last may be smaller)."""
+    parts: list[RecordBatch] = []
+    count = 0
+    for batch in batches:
+        parts.append(batch)
+        count += len(batch)
+        if count >= records:
+            yield join(parts)
+            parts, count = [], 0
+    if parts:
+        yield join(parts)
 
 
 def _joined_headers(parts: list[Sequence[Any]]) -> Sequence[Any]:

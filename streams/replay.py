@@ -26,7 +26,8 @@ from index.labelled import LabelledIndex
 from index.snapshot import write_snapshot
 from schemas.events import DEFAULT_GALLERY, ModelInfo
 from streams.bulk_fold import Scratch, fold_bulk
-from streams.bulk_log import FOLD_RECORDS, ReadAhead, cut_ends, read_cut
+from streams.bulk_log import cut_ends
+from streams.bulk_readers import read_parts, warm_up
 from streams.log_fold import apply_to
 
 log = get_logger(__name__)
@@ -75,14 +76,24 @@ def fold_into(
         index.reserve(sum(max(end - starts.get(p, 0), 0) for p, end in ends.items()))
     records = skipped = 0
     scratch = Scratch()
-    batches = ReadAhead(read_cut(settings, settings.topics.embeddings, starts, ends))
-    while (batch := batches.next_many(FOLD_RECORDS)) is not None:
-        records += len(batch)
-        folded = fold_bulk(batch, expect, scratch)
-        for position, exc in folded.errors:
-            skipped += 1
-            log.warning("replay_skipped", offset=batch.offsets[position], reason=exc.code.value)
-        apply_to(index, folded.batch, only=gallery)
+    parts = read_parts(
+        settings, settings.topics.embeddings, starts, ends, {gallery: wanted}, defer_others=False
+    )
+    try:
+        while (part := parts.next()) is not None:
+            records += part.records
+            if part.raw is not None:
+                batch = part.raw
+                folded = fold_bulk(batch, expect, scratch)
+                for position, exc in folded.errors:
+                    skipped += 1
+                    log.warning("replay_skipped", offset=batch.offsets[position], reason=exc.code.value)
+            else:
+                assert part.folded is not None
+                folded = part.folded
+            apply_to(index, folded.batch, only=gallery)
+    finally:
+        parts.close()
     return records, skipped
 
 
@@ -91,6 +102,7 @@ async def build_from_log(
 ) -> BuiltIndex:
     """Fold every partition of the embeddings topic, up to the end offsets seen at start,
     keeping the records of ``gallery`` only."""
+    warm_up()  # reader processes start while the log's ends are looked up
     topic = settings.topics.embeddings
     options = settings.index_options if backend == settings.index_backend else {}
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)

@@ -28,8 +28,9 @@ from index import registry
 from index.labelled import LabelledIndex
 from index.snapshot import SnapshotUnusable, read_snapshot
 from schemas.events import DEFAULT_GALLERY, GalleryDefined, ModelInfo
+from streams import bulk_readers
 from streams.bulk_fold import RecordBatch, Scratch, as_batch, fold_bulk, route
-from streams.bulk_log import FOLD_RECORDS, ReadAhead, partitions, read_cut
+from streams.bulk_log import partitions
 from streams.handlers.dead_letter import dead_letter, dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
@@ -135,6 +136,7 @@ class LogFollower:
     async def restore(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer | None = None) -> None:
         """Load the snapshot, read the tail it does not cover in bulk (dead letters through
         ``producer``), and position ``consumer`` at the end of that read."""
+        bulk_readers.warm_up()  # reader processes, should the tail be long, start at once
         await asyncio.to_thread(self.load_snapshot)  # the loop goes on meanwhile (the catalog)
         if DEFAULT_GALLERY not in self.state.galleries:
             self.state.hold(DEFAULT_GALLERY, self.default_index())
@@ -165,23 +167,27 @@ class LogFollower:
             # One gallery: room for the whole read at once. Not for an empty tail: a snapshot's
             # mapped rows stay mapped until a change needs them copied.
             held.index.reserve(coming)
-        batches = ReadAhead(read_cut(self.settings, self.topic, starts, ends))
+        parts = bulk_readers.read_parts(self.settings, self.topic, starts, ends, self.state.wanted())
         try:
             reached = dict(starts)
             scratch = Scratch()
-            while (batch := await asyncio.to_thread(batches.next_many, FOLD_RECORDS)) is not None:
-                routing = route(batch)
-                await self.hold_galleries(routing.named(batch))
-                folded = fold_bulk(batch, self.state.expect, scratch, routing)
-                letters = [self._dead_letter(batch, position, exc) for position, exc in folded.errors]
-                # Each partition's records come in order: its last one here is the furthest.
-                last = dict(zip(batch.partitions, batch.offsets, strict=True))
-                reached.update({partition: offset + 1 for partition, offset in last.items()})
+            while (part := await asyncio.to_thread(parts.next)) is not None:
+                letters: list[Output] = []
+                if part.raw is not None:
+                    batch = part.raw
+                    routing = route(batch)
+                    await self.hold_galleries(routing.named(batch))
+                    folded = fold_bulk(batch, self.state.expect, scratch, routing)
+                    letters = [self._dead_letter(batch, position, exc) for position, exc in folded.errors]
+                else:
+                    assert part.folded is not None
+                    folded = part.folded
+                reached.update(part.reached)
                 await self.state.apply(folded.batch, reached)
                 if letters and producer is not None:
                     await send_all(producer, letters)
         finally:
-            batches.close()
+            parts.close()
         self.state.applied.update({p: max(self.state.applied.get(p, 0), e) for p, e in ends.items()})
 
     def _dead_letter(self, batch: RecordBatch, position: int, exc: FacestreamError) -> Output:

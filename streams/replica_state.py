@@ -98,6 +98,10 @@ class ReplicaState:
         held = self.galleries.get(gallery)
         return None if held is None else (held.index.model_id, held.index.dim)
 
+    def wanted(self) -> dict[str, tuple[str, int]]:
+        """``expect`` of every gallery held now."""
+        return {name: (g.index.model_id, g.index.dim) for name, g in self.galleries.items()}
+
     def restore(self, indexes: dict[str, GalleryIndex]) -> None:
         """Take these indexes as they are (a snapshot's), remembering their faces' galleries."""
         self.galleries = dict(indexes)

@@ -1,5 +1,6 @@
 """The bulk rebuild against the real broker: `replay` of one gallery and a replica's restore read
-the log with librdkafka and fold it as the per-record path would."""
+the log with librdkafka and fold it as the per-record path would, in this process and in reader
+processes alike."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from core.settings import Settings
 from core.topics import ensure_topics, topic_specs
+from streams import bulk_readers
 from streams.bulk_log import cut_ends
+from streams.bulk_readers import ParallelCut
 from streams.replay import build_from_log
 from streams.replica_log import LogFollower
 from streams.replica_state import ReplicaState
@@ -46,17 +49,26 @@ async def config(tmp_path: Path) -> AsyncIterator[Settings]:
         await admin.close()
 
 
-async def _write(config: Settings) -> None:
+@pytest.fixture(params=["in process", "reader processes"])
+def readers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "reader processes":
+        monkeypatch.setattr(bulk_readers, "PARALLEL_FROM", 0)  # readers for this small log too
+    return str(request.param)
+
+
+async def _write(config: Settings) -> dict[str, np.ndarray]:
+    """Write the log; the default gallery's faces it leaves, with their vectors."""
     rng = np.random.default_rng(3)
     bad = unit(rng)
     bad[0] = np.nan
+    defaults = {f"d{i}": unit(rng) for i in range(300)}
     records = [
-        *(record(i, fact(f"d{i}", f"p{i % 7}", unit(rng))) for i in range(300)),
+        *(record(i, fact(face, f"p{i % 7}", vector)) for i, (face, vector) in enumerate(defaults.items())),
         *(record(i, fact(f"b{i}", f"p{i % 7}", unit(rng), gallery="branch-b")) for i in range(120)),
         tombstone(0, "d5"),
         tombstone(0, "b7"),
         record(0, fact("poison", "p", bad)),
-        record(0, fact("d9", "moved", unit(rng))),
+        record(0, fact("d9", "moved", moved := unit(rng))),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=config.kafka_bootstrap)
     await producer.start()
@@ -66,9 +78,11 @@ async def _write(config: Settings) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+    del defaults["d5"]
+    return defaults | {"d9": moved}
 
 
-async def test_replay_of_one_gallery_keeps_its_records_only(config: Settings) -> None:
+async def test_replay_of_one_gallery_keeps_its_records_only(config: Settings, readers: str) -> None:
     await _write(config)
     default = await build_from_log(config, MODEL, backend="faiss-flat")
     branch = await build_from_log(config, MODEL, backend="faiss-ivfpq", gallery="branch-b")
@@ -80,7 +94,7 @@ async def test_replay_of_one_gallery_keeps_its_records_only(config: Settings) ->
     assert sum(default.offsets.values()) == 424
 
 
-async def test_a_replica_restores_every_gallery_from_the_log_in_bulk(config: Settings) -> None:
+async def test_a_replica_restores_every_gallery_from_the_log_in_bulk(config: Settings, readers: str) -> None:
     await _write(config)
     state = ReplicaState()
     follower = LogFollower(config, metrics(), MODEL, state)
@@ -91,3 +105,26 @@ async def test_a_replica_restores_every_gallery_from_the_log_in_bulk(config: Set
     assert state.sizes() == {"branch-b": 119, "default": 299}
     assert state.applied == ends and "b7" not in state.galleries["branch-b"].index
     assert set(state.gallery_of.values()) == {"branch-b"} and len(state.gallery_of) == 119
+
+
+async def test_readers_fold_clean_chunks_and_hand_over_the_others_raw(config: Settings) -> None:
+    written = await _write(config)
+    ends = cut_ends(config, config.topics.embeddings, list(range(config.topic_partitions)))
+    wanted = {"default": (MODEL.id, MODEL.dim)}
+    starts = dict.fromkeys(ends, 0)
+    parts = ParallelCut(config, config.topics.embeddings, starts, ends, wanted, readers=2, chunk=20)
+    folded: dict[str, np.ndarray] = {}
+    raw = reached = 0
+    try:
+        while (part := parts.next()) is not None:
+            reached += part.records
+            if part.raw is not None:  # the poison record's chunk and branch-b's records
+                raw += len(part.raw)
+                continue
+            assert part.folded is not None
+            for upserts in part.folded.batch.upserts.values():
+                folded.update(zip(upserts.faces, upserts.vectors.copy(), strict=True))
+    finally:
+        parts.close()
+    assert reached == 424 and raw > 0 and folded  # each kind of part came
+    assert all(np.array_equal(v, written[face]) for face, v in folded.items())  # out of the slots
