@@ -106,8 +106,7 @@ class _InProcess(PartSource):
         batch = self._batches.next_many(FOLD_RECORDS)
         if batch is None:
             return None
-        reached = {p: o + 1 for p, o in zip(batch.partitions, batch.offsets, strict=True)}
-        return Part(reached, len(batch), raw=batch)
+        return Part(reached(batch), len(batch), raw=batch)
 
     def close(self) -> None:
         self._batches.close()
@@ -190,13 +189,13 @@ class ParallelCut(PartSource):
                 self.close()
                 raise RuntimeError(f"log reader {reader} failed:\n{message[1]}")
             if kind == "raw":
-                _, reached, keys, values, headers, partitions, offsets = message
+                _, upto, keys, values, headers, partitions, offsets = message
                 batch = RecordBatch(keys, values, headers, partitions, offsets)
-                return Part(reached, len(batch), raw=batch)
-            _, reached, records, slot, removals, regions, skipped = message
+                return Part(upto, len(batch), raw=batch)
+            _, upto, records, slot, removals, regions, skipped = message
             self._held = (reader, slot)
             changes = _batch(self._slots[reader][slot], removals, regions)
-            return Part(reached, records, folded=BulkFold(changes, [], skipped))
+            return Part(upto, records, folded=BulkFold(changes, [], skipped))
         return None
 
     def __iter__(self) -> Iterator[Part]:
@@ -224,6 +223,12 @@ class ParallelCut(PartSource):
         for conn in self._conns:
             conn.close()
         self._processes, self._conns, self._live = [], [], []
+
+
+def reached(batch: RecordBatch) -> dict[int, int]:
+    """Each partition's offset after its last record in ``batch`` (records come in order)."""
+    last = dict(zip(batch.partitions, batch.offsets, strict=True))  # in C: the later ones stay
+    return {partition: offset + 1 for partition, offset in last.items()}
 
 
 def _batch(buffer: np.ndarray, removals: list[str], regions: list[Any]) -> FoldedBatch:
@@ -256,14 +261,13 @@ def _read(
             if not free:
                 free.append(conn.recv())  # the caller has applied a part of ours
             slot = free.pop()
-            reached = {p: o + 1 for p, o in zip(batch.partitions, batch.offsets, strict=True)}
             message = _folded(batch, wanted, defer_others, slots[slot])
             if message is None:
                 free.append(slot)
                 conn.send(
                     (
                         "raw",
-                        reached,
+                        reached(batch),
                         batch.keys,
                         batch.values,
                         list(batch.headers[:]),
@@ -272,7 +276,7 @@ def _read(
                     )
                 )
             else:
-                conn.send(("part", reached, len(batch), slot, *message))
+                conn.send(("part", reached(batch), len(batch), slot, *message))
         conn.send(("end",))
     except BaseException:  # the caller raises it
         conn.send(("error", traceback.format_exc()))

@@ -128,3 +128,24 @@ async def test_readers_fold_clean_chunks_and_hand_over_the_others_raw(config: Se
         parts.close()
     assert reached == 424 and raw > 0 and folded  # each kind of part came
     assert all(np.array_equal(v, written[face]) for face, v in folded.items())  # out of the slots
+
+
+async def test_a_reader_killed_midway_fails_the_read_instead_of_hanging(config: Settings) -> None:
+    await _write(config)
+    ends = cut_ends(config, config.topics.embeddings, list(range(config.topic_partitions)))
+    wanted = {"default": (MODEL.id, MODEL.dim)}
+    # Chunks of one record: each reader fills its slots and waits for them, its log unread.
+    parts = ParallelCut(
+        config, config.topics.embeddings, dict.fromkeys(ends, 0), ends, wanted, readers=1, chunk=1
+    )
+    try:
+        assert parts.next() is not None
+        (reader,) = parts._processes
+        reader.kill()
+        reader.join(timeout=10)
+        assert reader.exitcode is not None  # the fault is set up: the reader is gone
+        with pytest.raises(RuntimeError, match="ended without finishing"):
+            while parts.next() is not None:
+                pass
+    finally:
+        parts.close()
