@@ -1,11 +1,12 @@
 """Rebuild rate from the Kafka log beside the same rebuild from records already in memory, in
-one run, on a fresh synthetic embeddings topic (deleted afterwards); then a replica's start
-from the snapshot of what was rebuilt (its log tail empty).
+one run, on a fresh synthetic embeddings topic (written by a process of its own, deleted
+afterwards); then a replica's start from the log, and from the snapshot of what was rebuilt
+(its log tail empty). Each rebuild runs twice; rates are the faster run's.
 
   * ``rebuild_from_kafka``: ``streams.replay.build_from_log`` (librdkafka bulk reads and the
     bulk fold in reader processes for a large log, bulk index add), faiss-flat. The readers'
     fork server is started with the benchmark, as a replica starts it with its restore;
-  * ``read_only_from_kafka``: the bulk reader alone, reading the same cut: the ceiling;
+  * ``read_only_from_kafka``: the bulk reader alone, in this process, reading the same cut;
   * ``rebuild_in_memory``: the same fold (``bulk_fold``) and index build over the same
     records held in memory, in batches of the reader's size: no Kafka;
   * ``per_record_in_memory``: the per-record fold of the live tail over the first 100k records,
@@ -54,6 +55,7 @@ from streams.log_fold import PendingChanges, apply_to, only_default
 from streams.replay import build_from_log
 from streams.replica import IndexReplica
 
+RUNS = 2  # each rebuild, Kafka and in memory alike: rates from the faster run
 MODEL = ModelInfo(pack="bench", recognizer="synthetic", version="1", dim=512)
 _FACE = "F" * 32
 _PERSON = "person-PPPPPPPP"
@@ -210,18 +212,20 @@ async def run(faces: int, scratch: str | None) -> dict[str, Any]:
         report["read_only_from_kafka"] = {
             "records_per_s": round(await asyncio.to_thread(read_only, settings))
         }
-        started = time.perf_counter()
-        built = await build_from_log(settings, MODEL, backend="faiss-flat")
-        kafka_s = time.perf_counter() - started
-        if len(built.index) != faces:
-            raise RuntimeError(f"rebuilt {len(built.index)} faces of {faces}")
+        runs = []
+        for _ in range(RUNS):
+            built = None  # the previous build freed before the next one (see below)
+            started = time.perf_counter()
+            built = await build_from_log(settings, MODEL, backend="faiss-flat")
+            runs.append(time.perf_counter() - started)
+            if len(built.index) != faces:
+                raise RuntimeError(f"rebuilt {len(built.index)} faces of {faces}")
+        kafka_s = min(runs)
         report["rebuild_from_kafka"] = {
-            "seconds": round(kafka_s, 3),
+            "seconds": [round(s, 3) for s in runs],
             "records_per_s": round(faces / kafka_s),
             "reader_processes": bulk_readers.readers_for(faces, settings.topic_partitions),
         }
-        from_log = await start_replica(settings)  # no snapshot yet: the whole log, in bulk
-        report["replica_from_log"] = from_log | {"records_per_s": round(faces / from_log["ready_s"])}
         view = built.index.frozen()  # type: ignore[attr-defined]
         write_snapshot(
             {"default": view},
@@ -229,7 +233,12 @@ async def run(faces: int, scratch: str | None) -> dict[str, Any]:
             offsets=built.offsets,
             topic=settings.topics.embeddings,
         )
+        # Freed first: with this build's 2 GiB still held, a replica from the log was ready in
+        # 9.4 s, not 7.3 s (one run each; the cause was not pinned down).
         del built, view
+        # Another replica id: no snapshot, the whole log, in bulk.
+        from_log = await start_replica(settings.model_copy(update={"replica_id": "replica-bench-log"}))
+        report["replica_from_log"] = from_log | {"records_per_s": round(faces / from_log["ready_s"])}
         report["ready_from_snapshot"] = await start_replica(settings)
     finally:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -243,8 +252,12 @@ async def run(faces: int, scratch: str | None) -> dict[str, Any]:
     # Out of the collector's sight: a full collection would scan these millions of objects,
     # which no replica holds (in-memory rate 143k/s without this, 249k/s after a long run).
     gc.freeze()
-    memory_s = in_memory_rebuild(records)
-    report["rebuild_in_memory"] = {"seconds": round(memory_s, 3), "records_per_s": round(faces / memory_s)}
+    memory_runs = [in_memory_rebuild(records) for _ in range(RUNS)]
+    memory_s = min(memory_runs)
+    report["rebuild_in_memory"] = {
+        "seconds": [round(s, 3) for s in memory_runs],
+        "records_per_s": round(faces / memory_s),
+    }
     sample = records[:100_000]
     per_record_s = per_record_rebuild(sample)
     report["per_record_in_memory_100k"] = {"records_per_s": round(len(sample) / per_record_s)}
