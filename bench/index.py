@@ -23,7 +23,7 @@ kernel.
 
 The embedded stores (qdrant, milvus) run only up to ``--embedded-max`` faces (their local
 modes are development stores), HNSW and ScaNN up to ``--graph-max``. The rebuild rate from
-the Kafka log is measured by the pipeline benchmark.
+the Kafka log is measured by ``bench/replay.py``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ processes alike."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -149,3 +153,57 @@ async def test_a_reader_killed_midway_fails_the_read_instead_of_hanging(config: 
                 pass
     finally:
         parts.close()
+
+
+_HOLDER = """
+import sys, time
+from core.settings import Settings
+from streams.bulk_log import cut_ends
+from streams.bulk_readers import ParallelCut
+if __name__ == "__main__":
+    settings = Settings(_env_file=None, kafka_bootstrap=sys.argv[1], topic_prefix=sys.argv[2])
+    topic = settings.topics.embeddings
+    ends = cut_ends(settings, topic, [0, 1, 2])
+    parts = ParallelCut(settings, topic, dict.fromkeys(ends, 0), ends, {}, readers=3, chunk=1)
+    print(*(p.pid for p in parts._processes), flush=True)
+    parts.next()
+    time.sleep(120)
+"""
+
+
+async def test_readers_of_a_process_killed_midway_exit_with_it(config: Settings, tmp_path: Path) -> None:
+    await _write(config)
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER)
+    left = await asyncio.to_thread(_kill_the_holder, config, script)
+    assert left == []
+
+
+def _kill_the_holder(config: Settings, script: Path) -> list[int]:
+    """Start a process reading the log with three readers, kill -9 it: its readers still alive."""
+    holder = subprocess.Popen(
+        [sys.executable, str(script), config.kafka_bootstrap, config.topic_prefix],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[3])},
+    )
+    try:
+        assert holder.stdout is not None
+        readers = [int(pid) for pid in holder.stdout.readline().split()]
+        assert len(readers) == 3 and all(_alive(pid) for pid in readers)  # the fault is set up
+        holder.kill()
+        holder.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in readers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return [pid for pid in readers if _alive(pid)]
+    finally:
+        holder.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
