@@ -20,7 +20,6 @@ import contextlib
 import multiprocessing
 import os
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -36,10 +35,10 @@ from streams.log_fold import FoldedBatch, GalleryUpserts
 # 119k records/s here instead of 194k/s. Its slots let it read on while the caller applies.
 CHUNK = BATCH
 SLOTS = 8
-PARALLEL_FROM = 100_000  # records in a cut: below this, starting processes costs more than it saves
+PARALLEL_FROM = 100_000  # records in a cut: one process reads fewer in about a second
 
 # Readers are forked from a server that has these modules loaded (the caller's main module
-# too, as multiprocessing would import it in every child): a start costs ~20 ms, not an
+# too, as multiprocessing would import it in every child): a start costs a fork, not an
 # interpreter's imports.
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["__main__", __name__])
@@ -121,8 +120,7 @@ def warm_up() -> None:
 
 class ParallelCut(PartSource):
     """The parts of the cut ``starts``..``ends`` (excluded), read by ``readers`` processes.
-    Blocking: call ``next`` on a worker thread from async code. Close it (or read it to its
-    end) to stop the readers."""
+    Blocking: call ``next`` on a worker thread from async code; ``close`` stops the readers."""
 
     def __init__(
         self,
@@ -197,13 +195,6 @@ class ParallelCut(PartSource):
             changes = _batch(self._slots[reader][slot], removals, regions)
             return Part(upto, records, folded=BulkFold(changes, [], skipped))
         return None
-
-    def __iter__(self) -> Iterator[Part]:
-        try:
-            while (part := self.next()) is not None:
-                yield part
-        finally:
-            self.close()
 
     def _hand_back(self) -> None:
         if self._held is not None:
@@ -302,7 +293,7 @@ def _folded(
             return None
         if not _at_start(rows, slot) or at:
             slot[at : at + size] = rows.reshape(-1)
-        regions.append((gallery, found.faces, found.persons, at, rows.shape[1] if rows.ndim == 2 else 0))
+        regions.append((gallery, found.faces, found.persons, at, rows.shape[1]))
         at += size
     return folded.batch.removals, regions, folded.skipped
 
