@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import getitem
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,10 @@ class Routing:
 def route(records: RecordBatch) -> Routing:
     values = records.values
     n = len(values)
-    lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
+    try:
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)  # type: ignore[arg-type]  # in C: no tombstones
+    except TypeError:
+        lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
     short = lengths < _OFFSET
     if short.any():
         slices = [_NO_HEAD if s else v[:_OFFSET] for v, s in zip(values, short.tolist(), strict=True)]  # type: ignore[index]
@@ -102,11 +106,8 @@ def route(records: RecordBatch) -> Routing:
     )
     positions = np.flatnonzero(ok)
     heads, starts, ids_len = heads[positions], (_OFFSET + 4 * dims)[positions], ids_len[positions]
-    chunks = [
-        values[i][s : s + size]  # type: ignore[index]
-        for i, s, size in zip(positions.tolist(), starts.tolist(), ids_len.tolist(), strict=True)
-    ]
-    joined = b"".join(chunks)
+    spans = map(slice, starts.tolist(), (starts + ids_len).tolist())
+    joined = b"".join(map(getitem, _pick(values, positions), spans))
     # Each record's ids are three NUL-terminated strings: exactly three NULs, the last at its end.
     nuls = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0)
     ends = np.cumsum(ids_len) - 1
@@ -151,8 +152,8 @@ def fold_bulk(
     for gallery, picked in by_gallery.items():
         rows = outcome.row[winners[picked]]
         batch.upserts[gallery] = GalleryUpserts(
-            [faces[j] for j in picked],
-            [outcome.persons[r] for r in rows.tolist()],
+            _pick(faces, np.asarray(picked, dtype=np.int64)),
+            _pick(outcome.persons, rows),
             _take(outcome.vectors, rows),
         )
     singles: dict[str, list[Upsert]] = {}  # read one by one (JSON, ...): stacked once per gallery
@@ -192,9 +193,7 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
         width = int(routing.heads["dim"][takes[0]]) if len(takes) else 0
         takes = takes[routing.heads["dim"][takes] == width]  # one width per batch; others one by one
         if len(takes):
-            block = (scratch or Scratch()).gather(
-                [values[i] for i in routing.positions[takes].tolist()], width
-            )  # type: ignore[misc]
+            block = (scratch or Scratch()).gather(_pick(values, routing.positions[takes]), width)  # type: ignore[arg-type]
             squared = np.einsum("ij,ij->i", block, block)
             fine = (squared > _TINY) & (squared < np.inf)
             if not fine.all():
@@ -203,9 +202,8 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
             kind[positions] = _BULK
             rows[positions] = np.arange(len(positions))
             vectors = block
-            picked = takes.tolist()
-            persons = [routing.persons[j] for j in picked]
-            galleries = [routing.galleries[j] for j in picked]
+            persons = _pick(routing.persons, takes)
+            galleries = _pick(routing.galleries, takes)
     singles: dict[int, Upsert] = {}
     errors: list[tuple[int, FacestreamError]] = []
     for i in np.flatnonzero(kind == _UNSURE).tolist():
@@ -240,6 +238,14 @@ def _takes(routing: Routing, wanted: dict[str, tuple[str, int] | None]) -> np.nd
     )
     dims = routing.heads["dim"].astype(np.int64)
     return np.flatnonzero(same_model & ((dim_of == 0) | (dims == dim_of)))
+
+
+def _pick(items: list[Any], indexes: np.ndarray) -> list[Any]:
+    """``[items[i] for i in indexes]``: copied in C when ``indexes`` are 0, 1, ... (strictly
+    increasing and as many as the items), the common case of a batch with nothing dropped."""
+    if len(indexes) == len(items) and (len(indexes) < 2 or bool((np.diff(indexes) > 0).all())):
+        return list(items)
+    return [items[i] for i in indexes.tolist()]
 
 
 def _take(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
