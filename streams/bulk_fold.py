@@ -140,19 +140,21 @@ def fold_bulk(
     batch = FoldedBatch()
     won = kind[winners]
     batch.removals = [faces[j] for j in np.flatnonzero(won == _TOMBSTONE).tolist()]
-    by_gallery: dict[str, list[int]] = {}  # gallery -> indexes into winners
+    by_gallery: dict[str, np.ndarray] = {}  # gallery -> indexes into winners
     bulk = np.flatnonzero(won == _BULK)
     if len(bulk):
         gal = outcome.galleries
         if len(set(gal)) == 1:
-            by_gallery[gal[0]] = bulk.tolist()
+            by_gallery[gal[0]] = bulk
         else:
+            listed: dict[str, list[int]] = {}
             for j in bulk.tolist():
-                by_gallery.setdefault(gal[outcome.row[winners[j]]], []).append(j)
+                listed.setdefault(gal[outcome.row[winners[j]]], []).append(j)
+            by_gallery = {g: np.asarray(js, dtype=np.int64) for g, js in listed.items()}
     for gallery, picked in by_gallery.items():
         rows = outcome.row[winners[picked]]
         batch.upserts[gallery] = GalleryUpserts(
-            _pick(faces, np.asarray(picked, dtype=np.int64)),
+            _pick(faces, picked),
             _pick(outcome.persons, rows),
             _take(outcome.vectors, rows),
         )
@@ -240,19 +242,19 @@ def _takes(routing: Routing, wanted: dict[str, tuple[str, int] | None]) -> np.nd
     return np.flatnonzero(same_model & ((dim_of == 0) | (dims == dim_of)))
 
 
+def _all_in_order(indexes: np.ndarray, count: int) -> bool:
+    """Whether ``indexes`` are 0, 1, ... ``count - 1``: a batch with nothing dropped."""
+    return len(indexes) == count and (count == 0 or (indexes[0] == 0 and bool((np.diff(indexes) == 1).all())))
+
+
 def _pick(items: list[Any], indexes: np.ndarray) -> list[Any]:
-    """``[items[i] for i in indexes]``: copied in C when ``indexes`` are 0, 1, ... (strictly
-    increasing and as many as the items), the common case of a batch with nothing dropped."""
-    if len(indexes) == len(items) and (len(indexes) < 2 or bool((np.diff(indexes) > 0).all())):
-        return list(items)
-    return [items[i] for i in indexes.tolist()]
+    """``[items[i] for i in indexes]``, copied in C when they are all of them in order."""
+    return list(items) if _all_in_order(indexes, len(items)) else [items[i] for i in indexes.tolist()]
 
 
 def _take(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``vectors[rows]``, without the copy when rows are all of them in order (the common case)."""
-    if len(rows) == len(vectors) and (len(rows) == 0 or (rows[0] == 0 and (np.diff(rows) == 1).all())):
-        return vectors
-    return vectors[rows]
+    """``vectors[rows]``, without the copy when rows are all of them in order."""
+    return vectors if _all_in_order(rows, len(vectors)) else vectors[rows]
 
 
 def _extend(batch: FoldedBatch, gallery: str, upserts: list[Upsert]) -> None:

@@ -22,7 +22,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -66,14 +66,12 @@ def readers_for(records: int, partitions: int) -> int:
     return min(partitions, 2 * (os.cpu_count() or 1))
 
 
-class PartSource:
+class PartSource(Protocol):
     """Parts of a cut, one at a time (``next``, blocking); ``close`` stops the reading."""
 
-    def next(self) -> Part | None:
-        raise NotImplementedError
+    def next(self) -> Part | None: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
 
 def read_parts(
@@ -97,7 +95,7 @@ def read_parts(
     return _InProcess(ReadAhead(read_cut(settings, topic, starts, ends)))
 
 
-class _InProcess(PartSource):
+class _InProcess:
     def __init__(self, batches: ReadAhead) -> None:
         self._batches = batches
 
@@ -112,13 +110,14 @@ class _InProcess(PartSource):
 
 
 def warm_up() -> None:
-    """Start the fork server now (it loads its modules while the caller does other work)."""
+    """Start the fork server now (it loads its modules while the caller does other work; a
+    reader's first start otherwise waits ~0.4 s for it)."""
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
 
 
-class ParallelCut(PartSource):
+class ParallelCut:
     """The parts of the cut ``starts``..``ends`` (excluded), read by ``readers`` processes.
     Blocking: call ``next`` on a worker thread from async code; ``close`` stops the readers."""
 

@@ -67,24 +67,19 @@ def fold_into(
 ) -> tuple[int, int]:
     """Fold the records of ``gallery`` between ``starts`` and ``ends`` into ``index``, in bulk
     (blocking: run it on a thread); returns (records read, records skipped as poison)."""
-    wanted = (index.model_id, index.dim)
-
-    def expect(name: str) -> tuple[str, int] | None:
-        return wanted if name == gallery else None
+    wanted = {gallery: (index.model_id, index.dim)}
 
     if isinstance(index, LabelledIndex):
         index.reserve(sum(max(end - starts.get(p, 0), 0) for p, end in ends.items()))
     records = skipped = 0
     scratch = Scratch()
-    parts = read_parts(
-        settings, settings.topics.embeddings, starts, ends, {gallery: wanted}, defer_others=False
-    )
+    parts = read_parts(settings, settings.topics.embeddings, starts, ends, wanted, defer_others=False)
     try:
         while (part := parts.next()) is not None:
             records += part.records
             if part.raw is not None:
                 batch = part.raw
-                folded = fold_bulk(batch, expect, scratch)
+                folded = fold_bulk(batch, wanted.get, scratch)
                 for position, exc in folded.errors:
                     skipped += 1
                     log.warning("replay_skipped", offset=batch.offsets[position], reason=exc.code.value)
@@ -102,7 +97,7 @@ async def build_from_log(
 ) -> BuiltIndex:
     """Fold every partition of the embeddings topic, up to the end offsets seen at start,
     keeping the records of ``gallery`` only."""
-    warm_up()  # reader processes start while the log's ends are looked up
+    warm_up()  # reader processes, for a long log, start while its ends are looked up
     topic = settings.topics.embeddings
     options = settings.index_options if backend == settings.index_backend else {}
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)

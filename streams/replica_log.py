@@ -136,7 +136,6 @@ class LogFollower:
     async def restore(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer | None = None) -> None:
         """Load the snapshot, read the tail it does not cover in bulk (dead letters through
         ``producer``), and position ``consumer`` at the end of that read."""
-        bulk_readers.warm_up()  # reader processes, should the tail be long, start at once
         await asyncio.to_thread(self.load_snapshot)  # the loop goes on meanwhile (the catalog)
         if DEFAULT_GALLERY not in self.state.galleries:
             self.state.hold(DEFAULT_GALLERY, self.default_index())
