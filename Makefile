@@ -11,6 +11,7 @@ SERVICES := scripts/services/services.sh
 STACK_PID := var/stack.pid
 STACK_LOG := var/log/stack.log
 PYTEST_ARGS ?=
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help setup services services-down migrate topics run up down test test-unit test-js lint format clean \
 	prometheus prometheus-down \
@@ -21,7 +22,14 @@ help:
 
 setup: $(STAMP) ## Create .venv with the project, its tools and the default model pack
 # engine/packs.py: a changed default pack (a new detector file) is pulled again.
-$(STAMP): pyproject.toml engine/packs.py
+$(STAMP): pyproject.toml engine/packs.py streams/_packed_consumer.c
+	# The rebuild's native reader (streams/_packed_consumer.c) is compiled against librdkafka and
+	# Python's headers (Debian's python3.11-dev where the interpreter is Debian's).
+	@test -f /usr/include/librdkafka/rdkafka.h && command -v gcc >/dev/null || { \
+		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends librdkafka-dev gcc libc6-dev; }
+	@$(PYTHON) -c 'import pathlib, sys, sysconfig; sys.exit(not pathlib.Path(sysconfig.get_paths()["include"], "Python.h").exists())' || \
+		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3.11-dev
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]'

@@ -24,7 +24,9 @@ from core import embedding_records
 from core.errors import FacestreamError
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY
+from streams._packed_consumer import gather_rows, join_spans
 from streams.log_fold import Expect, FoldedBatch, GalleryUpserts, Upsert, read_record
+from streams.packed_records import PackedValues
 
 _HEAD = embedding_records.HEAD
 _MAGIC = embedding_records.MAGIC
@@ -40,11 +42,11 @@ _UNSURE, _SKIP, _TOMBSTONE, _BULK, _SINGLE = -1, -2, 0, 1, 2
 
 @dataclass
 class RecordBatch:
-    """Records as parallel lists (what a bulk reader hands over). ``headers`` may read each
-    record's headers only when asked: the bulk path needs none."""
+    """Records as parallel sequences: lists (aiokafka's records), or values and headers packed
+    by the bulk reader (``packed_records``), read with numpy. The bulk path needs no headers."""
 
     keys: list[bytes | None]
-    values: list[bytes | None]
+    values: Sequence[bytes | None]  # a list or PackedValues
     headers: Sequence[Any]  # each a sequence of (name, bytes) pairs, or None
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
@@ -86,16 +88,7 @@ class Routing:
 def route(records: RecordBatch) -> Routing:
     values = records.values
     n = len(values)
-    try:
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)  # type: ignore[arg-type]  # in C: no tombstones
-    except TypeError:
-        lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
-    short = lengths < _OFFSET
-    if short.any():
-        slices = [_NO_HEAD if s else v[:_OFFSET] for v, s in zip(values, short.tolist(), strict=True)]  # type: ignore[index]
-    else:
-        slices = [v[:_OFFSET] for v in values]  # type: ignore[index]
-    heads = np.frombuffer(b"".join(slices), dtype=_HEAD)
+    lengths, heads = _lengths_and_heads(values)
     keyed = np.fromiter(map(bool, records.keys), dtype=bool, count=n)
     dims = heads["dim"].astype(np.int64)
     ids_len = heads["ids"].astype(np.int64)
@@ -106,8 +99,11 @@ def route(records: RecordBatch) -> Routing:
     )
     positions = np.flatnonzero(ok)
     heads, starts, ids_len = heads[positions], (_OFFSET + 4 * dims)[positions], ids_len[positions]
-    spans = map(slice, starts.tolist(), (starts + ids_len).tolist())
-    joined = b"".join(map(getitem, _pick(values, positions), spans))
+    if isinstance(values, PackedValues):
+        joined = join_spans(values.data, values.starts[positions] + starts, ids_len)
+    else:
+        spans = map(slice, starts.tolist(), (starts + ids_len).tolist())
+        joined = b"".join(map(getitem, _pick(values, positions), spans))
     # Each record's ids are three NUL-terminated strings: exactly three NULs, the last at its end.
     nuls = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0)
     ends = np.cumsum(ids_len) - 1
@@ -120,6 +116,28 @@ def route(records: RecordBatch) -> Routing:
         return Routing(empty, heads[:0], [], [], [])
     galleries = [g or DEFAULT_GALLERY for g in parts[2::3]]
     return Routing(positions, heads, parts[0::3], parts[1::3], galleries)
+
+
+def _lengths_and_heads(values: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's length (-1: a tombstone) and its head (zeros where it is too short for one)."""
+    n = len(values)
+    if isinstance(values, PackedValues):
+        lengths = values.lengths
+        heads = np.zeros(n, dtype=_HEAD)
+        long = np.flatnonzero(lengths >= _OFFSET)
+        source = np.frombuffer(values.data, dtype=np.uint8)
+        heads[long] = source[values.starts[long, None] + np.arange(_OFFSET)].view(_HEAD).reshape(-1)
+        return lengths, heads
+    try:
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)  # type: ignore[arg-type]  # in C: no tombstones
+    except TypeError:
+        lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
+    short = lengths < _OFFSET
+    if short.any():
+        slices = [_NO_HEAD if s else v[:_OFFSET] for v, s in zip(values, short.tolist(), strict=True)]  # type: ignore[index]
+    else:
+        slices = [v[:_OFFSET] for v in values]  # type: ignore[index]
+    return lengths, np.frombuffer(b"".join(slices), dtype=_HEAD)
 
 
 def fold_bulk(
@@ -183,7 +201,10 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
     values = records.values
     n = len(values)
     kind = np.full(n, _UNSURE, dtype=np.int8)
-    kind[np.flatnonzero([v is None for v in values])] = _TOMBSTONE
+    if isinstance(values, PackedValues):
+        kind[values.lengths < 0] = _TOMBSTONE
+    else:
+        kind[np.flatnonzero([v is None for v in values])] = _TOMBSTONE
     rows = np.full(n, -1, dtype=np.int64)
     vectors = np.empty((0, 0), dtype=np.float32)
     persons: list[str] = []
@@ -195,7 +216,7 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
         width = int(routing.heads["dim"][takes[0]]) if len(takes) else 0
         takes = takes[routing.heads["dim"][takes] == width]  # one width per batch; others one by one
         if len(takes):
-            block = (scratch or Scratch()).gather(_pick(values, routing.positions[takes]), width)  # type: ignore[arg-type]
+            block = (scratch or Scratch()).gather(values, routing.positions[takes], width)
             squared = np.einsum("ij,ij->i", block, block)
             fine = (squared > _TINY) & (squared < np.inf)
             if not fine.all():
@@ -247,7 +268,7 @@ def _all_in_order(indexes: np.ndarray, count: int) -> bool:
     return len(indexes) == count and (count == 0 or (indexes[0] == 0 and bool((np.diff(indexes) == 1).all())))
 
 
-def _pick(items: list[Any], indexes: np.ndarray) -> list[Any]:
+def _pick(items: Sequence[Any], indexes: np.ndarray) -> list[Any]:
     """``[items[i] for i in indexes]``, copied in C when they are all of them in order."""
     return list(items) if _all_in_order(indexes, len(items)) else [items[i] for i in indexes.tolist()]
 
@@ -277,17 +298,21 @@ class Scratch:
     def __init__(self, buffer: np.ndarray | None = None) -> None:
         self._buffer = np.empty(0, dtype=np.float32) if buffer is None else buffer  # flat float32
 
-    def gather(self, values: list[bytes], width: int) -> np.ndarray:
-        """The ``width`` float32s at the fixed offset of each value, as ``(n, width)`` rows."""
-        need = len(values) * width
+    def gather(self, values: Sequence[bytes | None], positions: np.ndarray, width: int) -> np.ndarray:
+        """The ``width`` float32s at the fixed offset of each value at ``positions``, as rows."""
+        need = len(positions) * width
         if len(self._buffer) < need:
             self._buffer = np.empty(need, dtype=np.float32)
-        target = memoryview(self._buffer).cast("B")  # type: ignore[arg-type]
-        size, end, at = 4 * width, _OFFSET + 4 * width, 0
-        for value in values:
-            target[at : at + size] = memoryview(value)[_OFFSET:end]
-            at += size
-        return self._buffer[:need].reshape(len(values), width)
+        size = 4 * width
+        if isinstance(values, PackedValues):
+            gather_rows(values.data, values.starts[positions] + _OFFSET, size, self._buffer)
+        else:
+            target = memoryview(self._buffer).cast("B")  # type: ignore[arg-type]
+            end, at = _OFFSET + size, 0
+            for value in _pick(values, positions):
+                target[at : at + size] = memoryview(value)[_OFFSET:end]
+                at += size
+        return self._buffer[:need].reshape(len(positions), width)
 
 
 def as_batch(records: Sequence[Any]) -> RecordBatch:
@@ -299,8 +324,3 @@ def as_batch(records: Sequence[Any]) -> RecordBatch:
         partitions=[r.partition for r in records],
         offsets=[r.offset for r in records],
     )
-
-
-def fold_records(records: Sequence[Any], expect: Expect) -> BulkFold:
-    """``fold_bulk`` of records shaped like aiokafka's."""
-    return fold_bulk(as_batch(records), expect)

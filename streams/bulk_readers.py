@@ -186,8 +186,7 @@ class ParallelCut:
                 self.close()
                 raise RuntimeError(f"log reader {reader} failed:\n{message[1]}")
             if kind == "raw":
-                _, upto, keys, values, headers, partitions, offsets = message
-                batch = RecordBatch(keys, values, headers, partitions, offsets)
+                _, upto, batch = message
                 return Part(upto, len(batch), raw=batch)
             _, upto, records, slot, removals, regions, skipped = message
             self._held = (reader, slot)
@@ -254,17 +253,7 @@ def _read(
             message = _folded(batch, wanted, defer_others, slots[slot])
             if message is None:
                 free.append(slot)
-                conn.send(
-                    (
-                        "raw",
-                        reached(batch),
-                        batch.keys,
-                        batch.values,
-                        list(batch.headers[:]),
-                        batch.partitions,
-                        batch.offsets,
-                    )
-                )
+                conn.send(("raw", reached(batch), batch))
             else:
                 conn.send(("part", reached(batch), len(batch), slot, *message))
         conn.send(("end",))

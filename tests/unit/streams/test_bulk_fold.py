@@ -1,23 +1,39 @@
-"""The bulk fold of the rebuild folds exactly as the per-record fold of the live tail."""
+"""The bulk fold of the rebuild folds exactly as the per-record fold of the live tail, from
+records as lists (aiokafka's) and packed (the rebuild's native reader) alike."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
+from core import embedding_records
 from core.errors import FacestreamError
 from schemas.events import ModelInfo
-from streams.bulk_fold import fold_records
+from streams.bulk_fold import BulkFold, Scratch, as_batch, fold_bulk, route
 from streams.log_fold import FoldedBatch, PendingChanges
 from tests.unit.streams.galleries_factories import MODEL, fact, record, tombstone, unit
+from tests.unit.streams.packing import packed
 
 OTHER = ModelInfo(pack="other", recognizer="synthetic", version="2", dim=8)
 
 
 def expect(gallery: str) -> tuple[str, int] | None:
     return {"default": (MODEL.id, MODEL.dim), "branch-b": (MODEL.id, MODEL.dim)}.get(gallery)
+
+
+@pytest.fixture(params=["lists", "packed"])
+def fold(request: pytest.FixtureRequest) -> Callable[[list[Any]], BulkFold]:
+    """``fold_bulk`` of aiokafka-shaped records, handed over as lists or packed."""
+
+    def folded(records: list[Any]) -> BulkFold:
+        batch = as_batch(records)
+        return fold_bulk(packed(batch) if request.param == "packed" else batch, expect)
+
+    return folded
 
 
 def _one_by_one(records: list) -> tuple[FoldedBatch, int]:
@@ -39,7 +55,7 @@ def _as_map(batch: FoldedBatch) -> dict[str, dict[str, tuple[str, list[float]]]]
     }
 
 
-def test_bulk_fold_matches_the_per_record_fold() -> None:
+def test_bulk_fold_matches_the_per_record_fold(fold: Callable[[list[Any]], BulkFold]) -> None:
     rng = np.random.default_rng(7)
     nan = unit(rng)
     nan[3] = np.nan
@@ -61,7 +77,7 @@ def test_bulk_fold_matches_the_per_record_fold() -> None:
         tombstone(11, "gone"),
         record(12, fact("f8", "p8", unit(rng), gallery="branch-b"), binary=False),
     ]
-    bulk = fold_records(records, expect)
+    bulk = fold(records)
     single, errors = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
     assert sorted(bulk.batch.removals) == sorted(single.removals) == ["f3", "gone"]
@@ -76,39 +92,41 @@ def test_bulk_fold_matches_the_per_record_fold() -> None:
     [(True, False), (True, True), (False, False)],
     ids=["binary", "first-binary-format", "json-before-the-binary-format"],
 )
-def test_a_batch_of_one_gallery_folds_whole(binary: bool, first_format: bool) -> None:
+def test_a_batch_of_one_gallery_folds_whole(
+    binary: bool, first_format: bool, fold: Callable[[list[Any]], BulkFold]
+) -> None:
     rng = np.random.default_rng(8)
     vectors = [unit(rng) for _ in range(50)]
     records = [
         record(i, fact(f"f{i % 40}", f"p{i}", v), binary=binary, first_format=first_format)
         for i, v in enumerate(vectors)
     ]
-    bulk = fold_records(records, expect)
+    bulk = fold(records)
     single, _ = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
     assert len(bulk.batch.upserts["default"]) == 40
 
 
-def test_a_batch_with_malformed_ids_folds_record_by_record() -> None:
+def test_a_batch_with_malformed_ids_folds_record_by_record(fold: Callable[[list[Any]], BulkFold]) -> None:
     rng = np.random.default_rng(9)
     records = [record(i, fact(f"f{i}", f"p{i}", unit(rng))) for i in range(10)]
     value = records[4].value
     assert value is not None
     records[4] = dataclasses.replace(records[4], value=value.replace(b"p4\x00", b"p4\x01", 1))
-    bulk = fold_records(records, expect)
+    bulk = fold(records)
     assert [code for _, code in ((p, e.code.value) for p, e in bulk.errors)] == ["invalid_message"]
     assert bulk.errors[0][0] == 4 and sorted(_as_map(bulk.batch)["default"]) == sorted(
         f"f{i}" for i in range(10) if i != 4
     )
 
 
-def test_records_of_many_galleries_and_two_models_in_one_batch() -> None:
+def test_records_of_many_galleries_and_two_models_in_one_batch(fold: Callable[[list[Any]], BulkFold]) -> None:
     rng = np.random.default_rng(10)
     records = [
         record(i, fact(f"f{i}", "p", unit(rng), gallery=("default", "branch-b", "elsewhere")[i % 3]))
         for i in range(30)
     ] + [record(30, fact("g", "p", unit(rng, OTHER.dim), gallery="branch-b", model=OTHER))]
-    bulk = fold_records(records, expect)
+    bulk = fold(records)
     single, errors = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
     assert len(bulk.errors) == errors == 1 and bulk.skipped == 10
@@ -156,3 +174,22 @@ def test_a_batch_names_its_galleries_by_ids_and_older_records_by_header() -> Non
         ]
     )
     assert route(batch).named(batch) == {"branch-b", "branch-c"}
+
+
+def test_packed_records_route_and_gather_as_lists_do() -> None:
+    """The bulk path itself (not the one-by-one path it falls back to) reads packed records."""
+    rng = np.random.default_rng(11)
+    records = [
+        record(i, fact(f"f{i}", f"p{i}", unit(rng), gallery=("default", "b")[i % 2])) for i in range(9)
+    ]
+    records.insert(3, tombstone(3, "f0"))
+    lists = as_batch(records)
+    routed, routed_packed = route(lists), route(packed(lists))
+    assert len(routed.positions) == 9
+    assert routed_packed.positions.tolist() == routed.positions.tolist()
+    assert routed_packed.heads.tobytes() == routed.heads.tobytes()
+    assert (routed_packed.persons, routed_packed.galleries) == (routed.persons, routed.galleries)
+    gathered = Scratch().gather(packed(lists).values, routed.positions, MODEL.dim)
+    assert np.array_equal(gathered, Scratch().gather(lists.values, routed.positions, MODEL.dim))
+    first = records[0].value
+    assert first is not None and np.array_equal(gathered[0], embedding_records.vector(first))
