@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
+from core import embedding_records
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
 from streams.bulk_fold import RecordBatch
@@ -91,7 +92,8 @@ def read_cut(
     if not pending:
         return
     first = {p: max(starts.get(p, 0), 0) for p in pending}
-    consumer = PackedConsumer(_config(settings), topic, first, pending)
+    # FSE2 records carry their ids in their value: the fold never reads their headers.
+    consumer = PackedConsumer(_config(settings), topic, first, pending, bare_prefix=embedding_records.MAGIC)
     try:
         while (chunk := consumer.read(batch)) is not None:
             yield _unpacked(chunk)

@@ -1,5 +1,6 @@
 """The rebuild's native reader (``streams._packed_consumer`` through ``bulk_log.read_cut``)
-against the real broker: every record of the cut, as written, and nothing past it."""
+against the real broker: every record of the cut, as written (a FSE2 record without the headers
+it needs none of), and nothing past it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from core import embedding_records
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
 from streams.bulk_log import cut_ends, join, read_cut
@@ -48,6 +50,7 @@ async def _write(settings: Settings, topic: str) -> dict[int, list[Written]]:
         (b"gone", None, None),  # a tombstone
         (b"e", b"", [("\u00e9", b"\x00\xff")]),  # an empty value, a header name beyond ASCII
         (b"big", bytes(range(256)) * 40, None),
+        (b"fse2", embedding_records.MAGIC + b"rest", [("dropped", b"x")]),  # ids in its value
     ]
     written: dict[int, list[Written]] = {0: [], 1: []}
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
@@ -59,7 +62,8 @@ async def _write(settings: Settings, topic: str) -> dict[int, list[Written]]:
             meta = await producer.send_and_wait(
                 topic, value, key=key, headers=headers or [], partition=partition
             )
-            written[partition].append((meta.offset, key, value, headers))
+            bare = value is not None and value.startswith(embedding_records.MAGIC)
+            written[partition].append((meta.offset, key, value, None if bare else headers))
     finally:
         await producer.stop()
     return written
