@@ -3,8 +3,10 @@ galleries topic -> PostgreSQL.
 
 Each batch is applied in one database transaction, committed, and only then are the Kafka
 offsets committed (``core.consume``). Replays are harmless: every apply is idempotent on its
-event id. While the database is away, the batch is retried with backoff and nothing is
-committed; a record that cannot be applied is a dead letter.
+event id. While the database is away (or its schema behind: a missing table), the batch is
+retried with backoff and nothing is committed; a record that cannot be applied — one the
+schemas refuse, or whose data the database refuses (a value too long for its column, out of
+range, a constraint it breaks) — is a dead letter, and the batch goes on without it.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.batch_guard import BROKER_ERRORS
-from core.errors import FacestreamError
+from core.errors import ErrorCode, FacestreamError
 from core.kafka import decode, event_type, make_consumer, make_producer
 from core.metrics import Metrics
 from core.settings import Settings
@@ -39,6 +41,19 @@ from streams.producing import producing_step
 
 # Retried with backoff for as long as they last, nothing committed meanwhile.
 DATABASE_AWAY = (OperationalError, DBAPIError, OSError)
+# SQLSTATE classes of a statement refused for the data it carries: 22 data exception (too long,
+# out of range, a character the encoding cannot hold), 23 integrity constraint violation.
+_REFUSED_DATA_CLASSES = ("22", "23")
+
+
+def refused_data(exc: DBAPIError) -> str | None:
+    """Why the database refused a record's data, or None where the error is not the record's
+    (the database away, its schema behind, a bug of ours): those are retried, not dead-lettered.
+    asyncpg's own check of a parameter (an int beyond its column's range) comes as 22000 too."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if isinstance(exc, IntegrityError | DataError) or sqlstate[:2] in _REFUSED_DATA_CLASSES:
+        return str(exc.orig).strip().splitlines()[0]
+    return None
 
 
 class Projector:
@@ -90,15 +105,22 @@ class Projector:
                             await self._apply(session, record)
                         self.metrics.messages.labels(record.topic, "projected").inc()
                     except FacestreamError as exc:
-                        self.metrics.messages.labels(record.topic, "dead_letter").inc()
-                        letters.append(
-                            dead_letter_for(record, exc, stage="projector", topics=self.settings.topics)
-                        )
+                        letters.append(self._dead_letter(record, exc))
+                    except DBAPIError as exc:  # the savepoint is rolled back: the batch goes on
+                        why = refused_data(exc)
+                        if why is None:
+                            raise
+                        error = FacestreamError(ErrorCode.INVALID_MESSAGE, f"the database refused it: {why}")
+                        letters.append(self._dead_letter(record, error))
         except DATABASE_AWAY:
             self.metrics.errors.labels("projector", "database_unavailable").inc()
             raise
         self.metrics.db_ops.labels("project_batch").observe(time.perf_counter() - started)
         return letters
+
+    def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: FacestreamError) -> Output:
+        self.metrics.messages.labels(record.topic, "dead_letter").inc()
+        return dead_letter_for(record, error, stage="projector", topics=self.settings.topics)
 
     async def _apply_erasure(
         self, session: AsyncSession, record: ConsumerRecord[bytes, bytes], coords: dict[str, Any]
