@@ -25,11 +25,16 @@ setup: $(STAMP) ## Create .venv with the project, its tools and the default mode
 $(STAMP): pyproject.toml engine/packs.py streams/_packed_consumer.c
 	# The rebuild's native reader (streams/_packed_consumer.c) is compiled against librdkafka and
 	# Python's headers (Debian's python3.11-dev where the interpreter is Debian's).
-	@test -f /usr/include/librdkafka/rdkafka.h && command -v gcc >/dev/null || { \
+	@missing=""; \
+	test -f /usr/include/librdkafka/rdkafka.h || missing="$$missing librdkafka-dev"; \
+	command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	$(PYTHON) -c 'import pathlib, sys, sysconfig; sys.exit(not pathlib.Path(sysconfig.get_paths()["include"], "Python.h").exists())' \
+		|| missing="$$missing python3.11-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
 		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends librdkafka-dev gcc libc6-dev; }
-	@$(PYTHON) -c 'import pathlib, sys, sysconfig; sys.exit(not pathlib.Path(sysconfig.get_paths()["include"], "Python.h").exists())' || \
-		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3.11-dev
+		$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,backends]'

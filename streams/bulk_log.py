@@ -92,7 +92,9 @@ def read_cut(
     if not pending:
         return
     first = {p: max(starts.get(p, 0), 0) for p in pending}
-    # FSE2 records carry their ids in their value: the fold never reads their headers.
+    # FSE2 records carry their ids in their value: the fold never reads their headers. A
+    # restore's dead letter of a poison FSE2 record therefore has none (its key, value and
+    # offsets are kept; the projector's dead letter of the same record has them).
     consumer = PackedConsumer(_config(settings), topic, first, pending, bare_prefix=embedding_records.MAGIC)
     try:
         while (chunk := consumer.read(batch)) is not None:

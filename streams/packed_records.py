@@ -5,9 +5,10 @@ bulk fold and one record at a time only where a record must be read alone."""
 from __future__ import annotations
 
 import struct
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -15,59 +16,60 @@ _NAME_SIZE = struct.Struct("<I")
 _VALUE_SIZE = struct.Struct("<i")
 
 
+T = TypeVar("T")
+Headers = list[tuple[str, bytes | None]]
+
+
 @dataclass
-class PackedValues(Sequence[bytes | None]):
-    """Each record's value: ``data[starts[i] : starts[i] + lengths[i]]``, None where the length
-    is -1 (a tombstone)."""
+class _Packed(Sequence[T]):
+    """Items packed back to back in ``data``: item i from ``starts[i]``, ``lengths[i]`` bytes
+    long (-1: none), read only when asked."""
 
     data: bytes
     starts: np.ndarray  # int64
     lengths: np.ndarray  # int64
 
     @overload
-    def __getitem__(self, index: int) -> bytes | None: ...
+    def __getitem__(self, index: int) -> T: ...
     @overload
-    def __getitem__(self, index: slice) -> list[bytes | None]: ...
-    def __getitem__(self, index: int | slice) -> bytes | list[bytes | None] | None:
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            return [self._item(i) for i in range(*index.indices(len(self)))]
+        return self._item(index)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[T]:
+        return (self._item(i) for i in range(len(self)))
+
+    @abstractmethod
+    def _item(self, index: int) -> T: ...
+
+
+class PackedValues(_Packed[bytes | None]):
+    """Each record's value; None for a tombstone."""
+
+    def _item(self, index: int) -> bytes | None:
         length = int(self.lengths[index])
         if length < 0:
             return None
         start = int(self.starts[index])
         return self.data[start : start + length]
 
-    def __len__(self) -> int:
-        return len(self.lengths)
 
-    def __iter__(self) -> Iterator[bytes | None]:
-        return (self[i] for i in range(len(self)))
-
-
-@dataclass
-class PackedHeaders(Sequence[list[tuple[str, bytes | None]] | None]):
+class PackedHeaders(_Packed[Headers | None]):
     """Each record's headers, packed as (u32 name length, name, i32 value length or -1, value)
-    each and decoded only when asked; None for a record without any."""
+    each; None for a record without any (or a bare one, see ``_packed_consumer``)."""
 
-    data: bytes
-    starts: np.ndarray  # int64
-    lengths: np.ndarray  # int64, -1: no headers
-
-    @overload
-    def __getitem__(self, index: int) -> list[tuple[str, bytes | None]] | None: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[list[tuple[str, bytes | None]] | None]: ...
-    def __getitem__(
-        self, index: int | slice
-    ) -> list[tuple[str, bytes | None]] | list[list[tuple[str, bytes | None]] | None] | None:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _item(self, index: int) -> Headers | None:
         length = int(self.lengths[index])
         if length < 0:
             return None
         at = int(self.starts[index])
         end = at + length
-        headers: list[tuple[str, bytes | None]] = []
+        headers: Headers = []
         while at < end:
             (name_size,) = _NAME_SIZE.unpack_from(self.data, at)
             name = self.data[at + 4 : at + 4 + name_size].decode()
@@ -80,11 +82,8 @@ class PackedHeaders(Sequence[list[tuple[str, bytes | None]] | None]):
                 at += value_size
         return headers
 
-    def __len__(self) -> int:
-        return len(self.lengths)
 
-
-def join_packed(parts: Sequence[PackedValues | PackedHeaders]) -> tuple[bytes, np.ndarray, np.ndarray]:
+def join_packed(parts: Sequence[_Packed[Any]]) -> tuple[bytes, np.ndarray, np.ndarray]:
     """Consecutive packed parts as one: (data, starts, lengths)."""
     shifts = np.cumsum([0] + [len(part.data) for part in parts[:-1]])
     starts = np.concatenate([part.starts + shift for part, shift in zip(parts, shifts, strict=True)])
