@@ -205,13 +205,11 @@ class LabelledIndex(ABC):
         face_of, person_of = self._face_of, self._person_of
         return [
             [
-                Hit(face_of[label], person_of[label], score)
+                Hit(face, person_of[label], min(max(score, -1.0), 1.0))
                 for score, label in zip(row_scores, row_labels, strict=True)
-                if label in face_of
+                if (face := face_of.get(label)) is not None
             ]
-            for row_scores, row_labels in zip(
-                np.clip(scores, -1.0, 1.0).tolist(), labels.tolist(), strict=True
-            )
+            for row_scores, row_labels in zip(scores.tolist(), labels.tolist(), strict=True)
         ]
 
     def stats(self) -> IndexStats:
