@@ -52,6 +52,7 @@ from streams.bulk_fold import RecordBatch, Scratch, fold_bulk
 from streams.bulk_log import BATCH, ReadAhead, cut_ends, read_cut
 from streams.handlers.enroll import embedding_headers
 from streams.log_fold import PendingChanges, apply_to, only_default
+from streams.packed_records import pack_values
 from streams.replay import build_from_log
 from streams.replica import IndexReplica
 
@@ -125,7 +126,8 @@ def in_memory_rebuild(records: list[Record]) -> float:
     index.reserve(len(records))  # type: ignore[attr-defined]  # as build_from_log does
     for first in range(0, len(records), BATCH):
         chunk = records[first : first + BATCH]
-        batch = RecordBatch([r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk])  # type: ignore[misc]
+        values = pack_values([r[1] for r in chunk])  # as the reader hands them over
+        batch = RecordBatch([r[0] for r in chunk], values, [r[2] for r in chunk])  # type: ignore[misc]
         apply_to(index, fold_bulk(batch, expect, scratch).batch, only="default")
     assert len(index) == len(records)
     return time.perf_counter() - started

@@ -6,7 +6,9 @@
  * that the fold reads them with numpy (streams/bulk_fold.py); only keys and the rare headers
  * become Python objects. It knows nothing of the records' format.
  *
- *   consumer = PackedConsumer(config, topic, starts, ends, bare_prefix=b"...")  # partition -> offset
+ *   consumer = PackedConsumer(config, topic, starts, ends, bare_prefix=b"...")
+ *   # starts, ends: partition -> offset; the partitions of ``ends`` are read, each from its
+ *   # start (missing or negative: the log start) to its end (excluded)
  *   chunk = consumer.read(max_records)  # None once every partition has reached its end
  *   consumer.close()
  *

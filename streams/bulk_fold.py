@@ -2,9 +2,10 @@
 
 Equivalent to folding the records one by one (``log_fold.PendingChanges``: the last write per
 face wins, a poison record or a skipped one supersedes nothing), but in bulk, from keys and
-values alone: the 16-byte heads of the binary records (``core.embedding_records``) are checked
-as one numpy array, their routing ids joined and split once (their NUL separators checked as
-one array), their vectors gathered from the fixed offset into one reused buffer and checked
+values alone, packed (``packed_records``): the 16-byte heads of the binary records
+(``core.embedding_records``) are gathered and checked as one numpy array, their routing ids
+joined in C and split once (their NUL separators checked as one array), their vectors gathered
+in C from the fixed offset into one reused buffer and checked
 with one row-wise dot product, and the last write per face found with ``dict(zip(...))``. A
 record the bulk path cannot vouch for (JSON, the first binary format, a wrong dim or model, a
 bad vector) goes through ``log_fold.read_record``, which reads its headers, decodes it or says
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import getitem
 from typing import Any
 
 import numpy as np
@@ -26,12 +26,11 @@ from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY
 from streams._packed_consumer import gather_rows, join_spans
 from streams.log_fold import Expect, FoldedBatch, GalleryUpserts, Upsert, read_record
-from streams.packed_records import PackedValues
+from streams.packed_records import PackedValues, pack_values
 
 _HEAD = embedding_records.HEAD
 _MAGIC = embedding_records.MAGIC
 _OFFSET = embedding_records.VECTOR_OFFSET
-_NO_HEAD = bytes(_OFFSET)
 _TINY = float(np.finfo(np.float32).tiny)
 _SEP = "\x00"  # never in a face, person, model or gallery id
 
@@ -42,12 +41,12 @@ _UNSURE, _SKIP, _TOMBSTONE, _BULK, _SINGLE = -1, -2, 0, 1, 2
 
 @dataclass
 class RecordBatch:
-    """Records as parallel sequences: lists (aiokafka's records), or values and headers packed
-    by the bulk reader (``packed_records``), read with numpy. The bulk path needs no headers."""
+    """Records as parallel sequences, their values packed (``packed_records``: by the bulk
+    reader, or ``as_batch``) and read with numpy. The bulk path needs no headers."""
 
     keys: list[bytes | None]
-    values: Sequence[bytes | None]  # a list or PackedValues
-    headers: Sequence[Any]  # each a sequence of (name, bytes) pairs, or None
+    values: PackedValues
+    headers: Sequence[Any]  # each record's (name, bytes) pairs, or None: a list or PackedHeaders
     partitions: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
 
@@ -88,7 +87,7 @@ class Routing:
 def route(records: RecordBatch) -> Routing:
     values = records.values
     n = len(values)
-    lengths, heads = _lengths_and_heads(values)
+    lengths, heads = values.lengths, _heads(values)
     keyed = np.fromiter(map(bool, records.keys), dtype=bool, count=n)
     dims = heads["dim"].astype(np.int64)
     ids_len = heads["ids"].astype(np.int64)
@@ -99,11 +98,7 @@ def route(records: RecordBatch) -> Routing:
     )
     positions = np.flatnonzero(ok)
     heads, starts, ids_len = heads[positions], (_OFFSET + 4 * dims)[positions], ids_len[positions]
-    if isinstance(values, PackedValues):
-        joined = join_spans(values.data, values.starts[positions] + starts, ids_len)
-    else:
-        spans = map(slice, starts.tolist(), (starts + ids_len).tolist())
-        joined = b"".join(map(getitem, _pick(values, positions), spans))
+    joined = join_spans(values.data, values.starts[positions] + starts, ids_len)
     # Each record's ids are three NUL-terminated strings: exactly three NULs, the last at its end.
     nuls = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0)
     ends = np.cumsum(ids_len) - 1
@@ -111,6 +106,7 @@ def route(records: RecordBatch) -> Routing:
         if len(nuls) != 3 * len(positions) or not np.array_equal(nuls[2::3], ends):
             raise ValueError("ids not three NUL-terminated strings each")
         parts = joined.decode().split(_SEP)
+        parts.pop()  # the empty string after the last NUL: persons are parts[0::3], one a record
     except ValueError:  # UnicodeDecodeError too: each record is then read (and judged) alone
         empty = np.empty(0, dtype=np.int64)
         return Routing(empty, heads[:0], [], [], [])
@@ -118,26 +114,13 @@ def route(records: RecordBatch) -> Routing:
     return Routing(positions, heads, parts[0::3], parts[1::3], galleries)
 
 
-def _lengths_and_heads(values: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Each value's length (-1: a tombstone) and its head (zeros where it is too short for one)."""
-    n = len(values)
-    if isinstance(values, PackedValues):
-        lengths = values.lengths
-        heads = np.zeros(n, dtype=_HEAD)
-        long = np.flatnonzero(lengths >= _OFFSET)
-        source = np.frombuffer(values.data, dtype=np.uint8)
-        heads[long] = source[values.starts[long, None] + np.arange(_OFFSET)].view(_HEAD).reshape(-1)
-        return lengths, heads
-    try:
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)  # type: ignore[arg-type]  # in C: no tombstones
-    except TypeError:
-        lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
-    short = lengths < _OFFSET
-    if short.any():
-        slices = [_NO_HEAD if s else v[:_OFFSET] for v, s in zip(values, short.tolist(), strict=True)]  # type: ignore[index]
-    else:
-        slices = [v[:_OFFSET] for v in values]  # type: ignore[index]
-    return lengths, np.frombuffer(b"".join(slices), dtype=_HEAD)
+def _heads(values: PackedValues) -> np.ndarray:
+    """Each value's head (zeros where it is too short for one)."""
+    heads = np.zeros(len(values), dtype=_HEAD)
+    long = np.flatnonzero(values.lengths >= _OFFSET)
+    source = np.frombuffer(values.data, dtype=np.uint8)
+    heads[long] = source[values.starts[long, None] + np.arange(_OFFSET)].view(_HEAD).reshape(-1)
+    return heads
 
 
 def fold_bulk(
@@ -201,10 +184,7 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
     values = records.values
     n = len(values)
     kind = np.full(n, _UNSURE, dtype=np.int8)
-    if isinstance(values, PackedValues):
-        kind[values.lengths < 0] = _TOMBSTONE
-    else:
-        kind[np.flatnonzero([v is None for v in values])] = _TOMBSTONE
+    kind[values.lengths < 0] = _TOMBSTONE
     rows = np.full(n, -1, dtype=np.int64)
     vectors = np.empty((0, 0), dtype=np.float32)
     persons: list[str] = []
@@ -298,20 +278,12 @@ class Scratch:
     def __init__(self, buffer: np.ndarray | None = None) -> None:
         self._buffer = np.empty(0, dtype=np.float32) if buffer is None else buffer  # flat float32
 
-    def gather(self, values: Sequence[bytes | None], positions: np.ndarray, width: int) -> np.ndarray:
+    def gather(self, values: PackedValues, positions: np.ndarray, width: int) -> np.ndarray:
         """The ``width`` float32s at the fixed offset of each value at ``positions``, as rows."""
         need = len(positions) * width
         if len(self._buffer) < need:
             self._buffer = np.empty(need, dtype=np.float32)
-        size = 4 * width
-        if isinstance(values, PackedValues):
-            gather_rows(values.data, values.starts[positions] + _OFFSET, size, self._buffer)
-        else:
-            target = memoryview(self._buffer).cast("B")  # type: ignore[arg-type]
-            end, at = _OFFSET + size, 0
-            for value in _pick(values, positions):
-                target[at : at + size] = memoryview(value)[_OFFSET:end]
-                at += size
+        gather_rows(values.data, values.starts[positions] + _OFFSET, 4 * width, self._buffer)
         return self._buffer[:need].reshape(len(positions), width)
 
 
@@ -319,7 +291,7 @@ def as_batch(records: Sequence[Any]) -> RecordBatch:
     """Records shaped like aiokafka's (``key``, ``value``, ``headers``, ...) as one batch."""
     return RecordBatch(
         keys=[r.key for r in records],
-        values=[r.value for r in records],
+        values=pack_values([r.value for r in records]),
         headers=[r.headers for r in records],
         partitions=[r.partition for r in records],
         offsets=[r.offset for r in records],

@@ -91,11 +91,10 @@ def read_cut(
     pending = {p: end for p, end in ends.items() if end > starts.get(p, 0)}
     if not pending:
         return
-    first = {p: max(starts.get(p, 0), 0) for p in pending}
     # FSE2 records carry their ids in their value: the fold never reads their headers. A
     # restore's dead letter of a poison FSE2 record therefore has none (its key, value and
     # offsets are kept; the projector's dead letter of the same record has them).
-    consumer = PackedConsumer(_config(settings), topic, first, pending, bare_prefix=embedding_records.MAGIC)
+    consumer = PackedConsumer(_config(settings), topic, starts, pending, bare_prefix=embedding_records.MAGIC)
     try:
         while (chunk := consumer.read(batch)) is not None:
             yield _unpacked(chunk)
@@ -201,16 +200,16 @@ def join(parts: list[RecordBatch]) -> RecordBatch:
         return parts[0]
     return RecordBatch(
         list(chain.from_iterable(part.keys for part in parts)),
-        _joined([part.values for part in parts], PackedValues),
-        _joined([part.headers for part in parts], PackedHeaders),
+        PackedValues(*join_packed([part.values for part in parts])),
+        _joined_headers([part.headers for part in parts]),
         list(chain.from_iterable(part.partitions for part in parts)),
         list(chain.from_iterable(part.offsets for part in parts)),
     )
 
 
-def _joined(parts: list[Any], packed: type[PackedValues] | type[PackedHeaders]) -> Any:
-    if all(isinstance(part, packed) for part in parts):
-        return packed(*join_packed(parts))
+def _joined_headers(parts: list[Any]) -> Any:
+    if all(isinstance(part, PackedHeaders) for part in parts):
+        return PackedHeaders(*join_packed(parts))
     return list(chain.from_iterable(parts))
 
 

@@ -1,12 +1,13 @@
 """Records' values and headers packed back to back, as the rebuild's reader hands them over
 (``streams._packed_consumer``): one bytes object and two int64 arrays, read with numpy by the
-bulk fold and one record at a time only where a record must be read alone."""
+bulk fold and one record at a time only where a record must be read alone. Values held one by
+one (the live tail's records) are packed the same way (``pack_values``): the fold has one path."""
 
 from __future__ import annotations
 
 import struct
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
@@ -40,9 +41,6 @@ class _Packed(Sequence[T]):
 
     def __len__(self) -> int:
         return len(self.lengths)
-
-    def __iter__(self) -> Iterator[T]:
-        return (self._item(i) for i in range(len(self)))
 
     @abstractmethod
     def _item(self, index: int) -> T: ...
@@ -81,6 +79,15 @@ class PackedHeaders(_Packed[Headers | None]):
                 headers.append((name, self.data[at : at + value_size]))
                 at += value_size
         return headers
+
+
+def pack_values(values: Sequence[bytes | None]) -> PackedValues:
+    """Values held one by one (aiokafka's records, records in memory), packed as the reader
+    packs them: one copy, in C."""
+    lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=len(values))
+    starts = np.zeros(len(values), dtype=np.int64)
+    np.cumsum(np.maximum(lengths[:-1], 0), out=starts[1:])
+    return PackedValues(b"".join(v for v in values if v is not None), starts, lengths)
 
 
 def join_packed(parts: Sequence[_Packed[Any]]) -> tuple[bytes, np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
-"""The bulk fold of the rebuild folds exactly as the per-record fold of the live tail, from
-records as lists (aiokafka's) and packed (the rebuild's native reader) alike."""
+"""The bulk fold of the rebuild folds exactly as the per-record fold of the live tail, with
+headers as lists (aiokafka's records) and packed (the rebuild's native reader) alike."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from schemas.events import ModelInfo
 from streams.bulk_fold import BulkFold, Scratch, as_batch, fold_bulk, route
 from streams.log_fold import FoldedBatch, PendingChanges
 from tests.unit.streams.galleries_factories import MODEL, fact, record, tombstone, unit
-from tests.unit.streams.packing import packed
+from tests.unit.streams.packing import packed_headers
 
 OTHER = ModelInfo(pack="other", recognizer="synthetic", version="2", dim=8)
 
@@ -25,13 +25,13 @@ def expect(gallery: str) -> tuple[str, int] | None:
     return {"default": (MODEL.id, MODEL.dim), "branch-b": (MODEL.id, MODEL.dim)}.get(gallery)
 
 
-@pytest.fixture(params=["lists", "packed"])
+@pytest.fixture(params=["headers as lists", "headers packed"])
 def fold(request: pytest.FixtureRequest) -> Callable[[list[Any]], BulkFold]:
-    """``fold_bulk`` of aiokafka-shaped records, handed over as lists or packed."""
+    """``fold_bulk`` of aiokafka-shaped records, their headers as lists or packed."""
 
     def folded(records: list[Any]) -> BulkFold:
         batch = as_batch(records)
-        return fold_bulk(packed(batch) if request.param == "packed" else batch, expect)
+        return fold_bulk(packed_headers(batch) if request.param == "headers packed" else batch, expect)
 
     return folded
 
@@ -134,9 +134,10 @@ def test_records_of_many_galleries_and_two_models_in_one_batch(fold: Callable[[l
 
 def _batches(n: int, fail: bool = False):  # type: ignore[no-untyped-def]
     from streams.bulk_fold import RecordBatch
+    from streams.packed_records import pack_values
 
     for i in range(n):
-        yield RecordBatch([b"k%d" % i], [b"v"], [None], [0], [i])
+        yield RecordBatch([b"k%d" % i], pack_values([b"v"]), [None], [0], [i])
     if fail:
         raise RuntimeError("broker gone")
 
@@ -176,20 +177,16 @@ def test_a_batch_names_its_galleries_by_ids_and_older_records_by_header() -> Non
     assert route(batch).named(batch) == {"branch-b", "branch-c"}
 
 
-def test_packed_records_route_and_gather_as_lists_do() -> None:
-    """The bulk path itself (not the one-by-one path it falls back to) reads packed records."""
+def test_the_bulk_path_itself_routes_and_gathers_binary_records() -> None:
+    """Not the one-by-one path it falls back to: its routing and its gathered vectors."""
     rng = np.random.default_rng(11)
-    records = [
-        record(i, fact(f"f{i}", f"p{i}", unit(rng), gallery=("default", "b")[i % 2])) for i in range(9)
-    ]
+    galleries = ("default", "b")
+    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng), gallery=galleries[i % 2])) for i in range(9)]
     records.insert(3, tombstone(3, "f0"))
-    lists = as_batch(records)
-    routed, routed_packed = route(lists), route(packed(lists))
-    assert len(routed.positions) == 9
-    assert routed_packed.positions.tolist() == routed.positions.tolist()
-    assert routed_packed.heads.tobytes() == routed.heads.tobytes()
-    assert (routed_packed.persons, routed_packed.galleries) == (routed.persons, routed.galleries)
-    gathered = Scratch().gather(packed(lists).values, routed.positions, MODEL.dim)
-    assert np.array_equal(gathered, Scratch().gather(lists.values, routed.positions, MODEL.dim))
-    first = records[0].value
-    assert first is not None and np.array_equal(gathered[0], embedding_records.vector(first))
+    batch = as_batch(records)
+    routed = route(batch)
+    assert routed.positions.tolist() == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    assert routed.persons == [f"p{i}" for i in range(9)] and routed.galleries == [*galleries * 4, "default"]
+    gathered = Scratch().gather(batch.values, routed.positions, MODEL.dim)
+    expected = [embedding_records.vector(r.value) for r in records if r.value is not None]
+    assert np.array_equal(gathered, np.stack(expected))

@@ -9,19 +9,19 @@ import pytest
 from streams._packed_consumer import gather_rows, join_spans
 from streams.bulk_fold import RecordBatch
 from streams.bulk_log import join
-from tests.unit.streams.packing import packed
+from streams.packed_records import pack_values
+from tests.unit.streams.packing import packed_headers
 
 HEADERS = [[("event_type", b"FaceEmbedded"), ("empty", b""), ("none", None)], None, [("é", b"\x00\xff")]]
 
 
 def _batch(offset: int) -> RecordBatch:
-    return RecordBatch(
-        [b"a", None, b"c"], [b"first", None, b""], HEADERS, [0, 1, 0], [offset, offset, offset + 1]
-    )
+    values = pack_values([b"first", None, b""])
+    return RecordBatch([b"a", None, b"c"], values, HEADERS, [0, 1, 0], [offset, offset, offset + 1])
 
 
 def test_values_and_headers_read_back_as_they_were_packed() -> None:
-    batch = packed(_batch(0))
+    batch = packed_headers(_batch(0))
     assert list(batch.values) == [b"first", None, b""]
     assert batch.values[1:] == [None, b""]
     assert [batch.headers[i] for i in range(3)] == HEADERS
@@ -29,11 +29,11 @@ def test_values_and_headers_read_back_as_they_were_packed() -> None:
 
 
 def test_joined_packed_batches_read_back_in_order() -> None:
-    joined = join([packed(_batch(0)), packed(_batch(5))])
+    joined = join([packed_headers(_batch(0)), packed_headers(_batch(5))])
     assert list(joined.values) == [b"first", None, b""] * 2
     assert [joined.headers[i] for i in range(6)] == HEADERS * 2
     assert joined.offsets == [0, 0, 1, 5, 5, 6]
-    mixed = join([packed(_batch(0)), _batch(5)])  # a list batch among packed ones: lists
+    mixed = join([packed_headers(_batch(0)), _batch(5)])  # headers as lists among packed ones
     assert list(mixed.values) == [b"first", None, b""] * 2 and list(mixed.headers) == HEADERS * 2
 
 
