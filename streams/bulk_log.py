@@ -3,7 +3,8 @@ tops out near 68k records/s here even doing nothing with them; librdkafka hands 
 of records per call, fetched by its own threads meanwhile, and ``streams._packed_consumer``
 packs them into one buffer per batch (confluent-kafka's record objects cost more than the rest
 of reading: one partition of 333k records read with 1.6-2.2 us of CPU per record, against
-2.8-3.2 us with confluent-kafka). Metadata lookups use confluent-kafka. Blocking: call it on a worker thread. The live tail stays on aiokafka.
+2.8-3.2 us with confluent-kafka). Metadata lookups use confluent-kafka. Blocking: call it on
+a worker thread. The live tail stays on aiokafka.
 """
 
 from __future__ import annotations
