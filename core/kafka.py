@@ -162,6 +162,18 @@ def key_bytes(key: str | None) -> bytes | None:
     return key.encode() if key is not None else None
 
 
+def key_text(key: bytes | None) -> str:
+    """A record's key as the id it names ("" for none). A key that is not UTF-8, or that holds
+    a NUL (ids are joined with NULs in bulk), names nothing: the record is dead-letter material."""
+    try:
+        text = (key or b"").decode()
+    except UnicodeDecodeError as exc:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"record key is not UTF-8: {exc.reason}") from exc
+    if "\x00" in text:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "record key holds a NUL byte")
+    return text
+
+
 def _short(exc: ValidationError) -> str:
     first = exc.errors()[0]
     location = ".".join(str(part) for part in first.get("loc", ()))

@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#define FILL_MS 10  /* how long a batch waits for its records after the first */
+
 typedef struct {
     PyObject_HEAD
     rd_kafka_t *rk;
@@ -270,10 +272,22 @@ static PyObject *PackedConsumer_read(PackedConsumer *self, PyObject *args) {
         self->capacity = max_records;
     }
     while (self->pending > 0) {
-        ssize_t got;
+        /* Wait for one record, then for the rest of the batch a few milliseconds at most: a
+         * batch call waits for all of them or its timeout, and the last, short batch of a cut
+         * waited a whole second. Not none: batches then followed fetch responses (~1.4k
+         * records), and the caller joined two of them into one chunk, copying both. */
+        ssize_t got, more = 0;
         Py_BEGIN_ALLOW_THREADS
-        got = rd_kafka_consume_batch_queue(self->queue, timeout_ms, self->messages, (size_t)max_records);
+        got = rd_kafka_consume_batch_queue(self->queue, timeout_ms, self->messages, 1);
+        if (got == 1 && max_records > 1)
+            more = rd_kafka_consume_batch_queue(self->queue, FILL_MS, self->messages + 1, (size_t)max_records - 1);
         Py_END_ALLOW_THREADS
+        if (more < 0) {
+            rd_kafka_message_destroy(self->messages[0]);
+            got = -1;
+        } else {
+            got += more;
+        }
         if (got < 0) {
             PyErr_Format(PyExc_RuntimeError, "reading %s: %s", self->topic, rd_kafka_err2str(rd_kafka_last_error()));
             return NULL;

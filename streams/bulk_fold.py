@@ -22,6 +22,7 @@ import numpy as np
 
 from core import embedding_records
 from core.errors import FacestreamError
+from core.kafka import key_text
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY
 from streams._packed_consumer import gather_rows, join_spans
@@ -71,6 +72,7 @@ class Routing:
     persons: list[str]
     models: list[str]
     galleries: list[str]
+    unreadable: np.ndarray  # positions of records whose key cannot be a face id
 
     def named(self, records: RecordBatch) -> set[str]:
         """Every gallery the batch's records name: the routed ones by their ids, the others
@@ -89,6 +91,8 @@ def route(records: RecordBatch) -> Routing:
     n = len(values)
     lengths, heads = values.lengths, _heads(values)
     keyed = np.fromiter(map(bool, records.keys), dtype=bool, count=n)
+    unreadable = _unreadable_keys(records.keys)
+    keyed[unreadable] = False
     dims = heads["dim"].astype(np.int64)
     ids_len = heads["ids"].astype(np.int64)
     ok = (
@@ -109,17 +113,21 @@ def route(records: RecordBatch) -> Routing:
         parts.pop()  # the empty string after the last NUL: persons are parts[0::3], one a record
     except ValueError:  # UnicodeDecodeError too: each record is then read (and judged) alone
         empty = np.empty(0, dtype=np.int64)
-        return Routing(empty, heads[:0], [], [], [])
+        return Routing(empty, heads[:0], [], [], [], unreadable)
     galleries = [g or DEFAULT_GALLERY for g in parts[2::3]]
-    return Routing(positions, heads, parts[0::3], parts[1::3], galleries)
+    return Routing(positions, heads, parts[0::3], parts[1::3], galleries, unreadable)
 
 
 def _heads(values: PackedValues) -> np.ndarray:
     """Each value's head (zeros where it is too short for one)."""
     heads = np.zeros(len(values), dtype=_HEAD)
-    long = np.flatnonzero(values.lengths >= _OFFSET)
-    source = np.frombuffer(values.data, dtype=np.uint8)
-    heads[long] = source[values.starts[long, None] + np.arange(_OFFSET)].view(_HEAD).reshape(-1)
+    long = values.lengths >= _OFFSET
+    if long.all():
+        gather_rows(values.data, values.starts, _OFFSET, heads)
+    else:
+        found = np.empty(int(long.sum()), dtype=_HEAD)
+        gather_rows(values.data, values.starts[long], _OFFSET, found)
+        heads[long] = found
     return heads
 
 
@@ -133,7 +141,8 @@ def fold_bulk(
     kind = outcome.kind
     live = np.flatnonzero(kind >= 0)
     keys = records.keys
-    live_keys = [keys[i] or b"" for i in live.tolist()]
+    # Every record kept, every one keyed (the common case): the keys as they are.
+    live_keys = keys if len(live) == n and all(keys) else [keys[i] or b"" for i in live.tolist()]
     # The last effective write per face: later positions overwrite earlier ones in the dict.
     last = dict(zip(live_keys, live.tolist(), strict=True))
     winners = np.fromiter(last.values(), dtype=np.int64, count=len(last))
@@ -185,6 +194,7 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
     n = len(values)
     kind = np.full(n, _UNSURE, dtype=np.int8)
     kind[values.lengths < 0] = _TOMBSTONE
+    kind[routing.unreadable] = _UNSURE  # tombstones too: read one by one, dead letters
     rows = np.full(n, -1, dtype=np.int64)
     vectors = np.empty((0, 0), dtype=np.float32)
     persons: list[str] = []
@@ -222,6 +232,24 @@ def _classify(records: RecordBatch, expect: Expect, scratch: Scratch | None, rou
         else:
             kind[i] = _SKIP
     return _Outcome(kind, rows, vectors, persons, galleries, singles, errors)
+
+
+def _unreadable_keys(keys: list[bytes | None]) -> np.ndarray:
+    """Positions of keys that cannot be face ids (``core.kafka.key_text``): joined with NULs below,
+    a key holding one would shift every face id after it."""
+    present = keys if all(keys) else [k or b"" for k in keys]
+    joined = b"\x00".join(present)  # type: ignore[arg-type]
+    if joined.isascii() and joined.count(0) == len(present) - 1:  # the common case, in C
+        return np.empty(0, dtype=np.int64)
+    return np.array([i for i, k in enumerate(present) if not _readable(k)], dtype=np.int64)  # type: ignore[arg-type]
+
+
+def _readable(key: bytes) -> bool:
+    try:
+        key_text(key)
+    except FacestreamError:
+        return False
+    return True
 
 
 def _takes(routing: Routing, wanted: dict[str, tuple[str, int] | None]) -> np.ndarray:

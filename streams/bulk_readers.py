@@ -165,6 +165,7 @@ class ParallelCut:
             self._conns.append(ours)
             self._processes.append(process)
         self._live = list(range(len(self._conns)))
+        self._served = -1  # the reader whose part was taken last
 
     def next(self) -> Part | None:
         """The next part from any reader; None once every reader is done. A part's vectors
@@ -172,7 +173,7 @@ class ParallelCut:
         self._hand_back()
         while self._live:
             ready = wait([self._conns[i] for i in self._live])
-            reader = self._conns.index(ready[0])  # type: ignore[arg-type]
+            reader = self._next_ready(ready)
             try:
                 message = self._conns[reader].recv()
             except EOFError:
@@ -193,6 +194,17 @@ class ParallelCut:
             changes = _batch(self._slots[reader][slot], removals, regions)
             return Part(upto, records, folded=BulkFold(changes, [], skipped))
         return None
+
+    def _next_ready(self, ready: list[Any]) -> int:
+        """The ready reader served longest ago: taking the first ready one each time starved
+        the last reader, whose partition was then read alone at the end."""
+        count = len(self._conns)
+        for step in range(1, count + 1):
+            reader = (self._served + step) % count
+            if self._conns[reader] in ready:
+                self._served = reader
+                return reader
+        raise AssertionError("wait() returned no reader of ours")
 
     def _hand_back(self) -> None:
         if self._held is not None:

@@ -27,7 +27,7 @@ from aiokafka.structs import ConsumerRecord
 from core.consume import positions
 from core.errors import FacestreamError
 from core.gallery_catalog import GalleryCatalog
-from core.kafka import decode, event_type, header_map, make_consumer, make_producer, partitions_of
+from core.kafka import decode, event_type, header_map, key_text, make_consumer, make_producer, partitions_of
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -125,7 +125,7 @@ class Eraser:
                 letters.append(dead_letter_for(record, exc, stage="eraser", topics=self.settings.topics))
                 continue
             if placement is not None and not await self._lives(placement):
-                orphans.append((record.key or b"").decode())
+                orphans.append(key_text(record.key))
         if orphans:
             log.info("orphan_faces_erased", faces=len(orphans))
             await self._tombstone(orphans)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.galleries import gallery_of_headers
-from core.kafka import decode, header_map
+from core.kafka import decode, header_map, key_text
 from schemas.envelope import Header
 from schemas.events import DEFAULT_GALLERY, FaceEmbedded
 
@@ -32,7 +32,7 @@ class FaceOwners:
     def apply(self, record: Any) -> Placement | None:
         """One embeddings record: a value places a face (returned), a tombstone removes it.
         A record whose person cannot be read raises FacestreamError (dead-letter material)."""
-        face_id = (record.key or b"").decode()
+        face_id = key_text(record.key)
         self._drop(face_id)
         if record.value is None:
             return None

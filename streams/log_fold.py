@@ -21,7 +21,7 @@ import numpy as np
 
 from core import embedding_records
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import decode
+from core.kafka import decode, key_text
 from core.vectors import from_embedding
 from index.base import VectorIndex
 from schemas.envelope import Header
@@ -48,7 +48,7 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Ex
     """One record's intent: an ``Upsert``, a face id to remove (a tombstone), or None (a gallery
     not indexed here). Raises FacestreamError for a record to dead-letter."""
     if value is None:
-        return key.decode() if key else ""
+        return key_text(key)
     named = dict(headers or ())
     if key and embedding_records.is_binary(value):
         routed = embedding_records.ids(value) or _ids_in_headers(named)
@@ -58,7 +58,7 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Ex
                 return None
             _check_model(routed.model_id, expected[0])
             vector = _check_dim(embedding_records.vector(value), expected[1])
-            return Upsert(key.decode(), routed.gallery, routed.person_id, checked(vector))
+            return Upsert(key_text(key), routed.gallery, routed.person_id, checked(vector))
     fact = decode(value, FaceEmbedded).payload
     gallery = _str(named.get(Header.GALLERY)) or fact.gallery
     expected = expect(gallery)

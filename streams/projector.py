@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.batch_guard import BROKER_ERRORS
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import decode, event_type, make_consumer, make_producer
+from core.kafka import decode, event_type, key_text, make_consumer, make_producer
 from core.metrics import Metrics
 from core.settings import Settings
 from db import projection
@@ -155,7 +155,7 @@ class Projector:
             await projection.apply_gallery_removed(
                 session,
                 event_id=projection.record_event_id(record.topic, record.partition, record.offset),
-                gallery=(record.key or b"").decode(),
+                gallery=key_text(record.key),
                 **coords,
             )
         elif event_type(record) == GalleryDeleted.__name__:
@@ -176,7 +176,7 @@ class Projector:
             await projection.apply_face_removed(
                 session,
                 event_id=projection.record_event_id(record.topic, record.partition, record.offset),
-                face_id=(record.key or b"").decode(),
+                face_id=key_text(record.key),
                 **coords,
             )
         elif record.topic == topics.embeddings:

@@ -25,6 +25,7 @@ from index.base import VectorIndex
 from index.labelled import LabelledIndex
 from index.snapshot import write_snapshot
 from schemas.events import DEFAULT_GALLERY, ModelInfo
+from streams import bulk_log
 from streams.bulk_fold import Scratch, fold_bulk
 from streams.bulk_log import cut_ends
 from streams.bulk_readers import read_parts, warm_up
@@ -101,12 +102,16 @@ async def build_from_log(
     topic = settings.topics.embeddings
     options = settings.index_options if backend == settings.index_backend else {}
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        partitions = await partitions_of(consumer, topic)
-    finally:
-        await consumer.stop()
+    # One metadata request; aiokafka's metadata, only to wait for a topic not there yet (or
+    # fail with what to run), took half a second of every rebuild.
+    partitions = await asyncio.to_thread(bulk_log.partitions, settings, topic)
+    if not partitions:
+        consumer = make_consumer(settings, group_id=None)
+        await consumer.start()
+        try:
+            partitions = await partitions_of(consumer, topic)
+        finally:
+            await consumer.stop()
     ends = await asyncio.to_thread(cut_ends, settings, topic, partitions)
     records, skipped = await asyncio.to_thread(
         fold_into, settings, index, gallery=gallery, starts=dict.fromkeys(partitions, 0), ends=ends

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.errors import HTTP_STATUS, ErrorCode, FacestreamError
-from core.kafka import decode, encode, envelope_headers, header_map, key_bytes, peek_head
+from core.kafka import decode, encode, envelope_headers, header_map, key_bytes, key_text, peek_head
 from schemas.envelope import Envelope
 from schemas.events import EnrollFace, IdentifyFace
 
@@ -86,6 +86,14 @@ def test_headers() -> None:
     assert header_map(None) == {}
     assert header_map([("bad", b"\xff")]) == {"bad": "\ufffd"}
     assert key_bytes(None) is None and key_bytes("k") == b"k"
+
+
+def test_a_key_names_an_id_only_as_utf8_without_nul() -> None:
+    assert key_text(b"f\xc3\xa9") == "f\u00e9" and key_text(None) == key_text(b"") == ""
+    for key in (b"f\xff", b"f\x00g"):
+        with pytest.raises(FacestreamError) as caught:
+            key_text(key)
+        assert caught.value.code == ErrorCode.INVALID_MESSAGE
 
 
 def test_every_error_code_has_an_http_status() -> None:

@@ -1,4 +1,4 @@
-"""Fresh arrays for large indexes: huge-page backed maps above a size, plain arrays below."""
+"""Fresh arrays for large indexes: private small-page maps above a size, plain arrays below."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_a_small_array_is_an_ordinary_one() -> None:
 
 
 def test_a_large_array_is_a_writable_map_that_outlives_its_name() -> None:
-    rows = memory.empty((memory.HUGE_FROM_BYTES // 64 + 1, 16), np.float32)
+    rows = memory.empty((memory.MAPPED_FROM_BYTES // 64 + 1, 16), np.float32)
     assert rows.base is not None  # a view of the map, not an array of its own
     assert rows.flags.writeable and rows.flags.c_contiguous and not isinstance(rows, np.memmap)
     rows[-1] = 7.0

@@ -120,6 +120,31 @@ def test_a_batch_with_malformed_ids_folds_record_by_record(fold: Callable[[list[
     )
 
 
+@pytest.mark.parametrize("key", [b"f\x00x", b"f\xff", b"f\xc3\xa9"], ids=["nul", "not-utf8", "utf8"])
+def test_a_key_that_cannot_be_a_face_id_is_a_dead_letter_and_shifts_no_other(
+    key: bytes, fold: Callable[[list[Any]], BulkFold]
+) -> None:
+    rng = np.random.default_rng(11)
+    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng))) for i in range(6)]
+    records[2] = dataclasses.replace(records[2], key=key)
+    records[4] = dataclasses.replace(tombstone(4, "x"), key=key)
+    bulk = fold(records)
+    single, errors = _one_by_one(records)
+    assert _as_map(bulk.batch) == _as_map(single)
+    faces = _as_map(bulk.batch)["default"]
+    # Each face keeps its own vector: the bulk fold joins keys with NULs.
+    assert all(
+        faces[f"f{i}"][1] == _as_map(_one_by_one([records[i]])[0])["default"][f"f{i}"][1] for i in (3, 5)
+    )
+    if key == b"f\xc3\xa9":
+        assert (
+            bulk.batch.removals == ["f\u00e9"] and bulk.errors == [] and errors == 0
+        )  # written, then removed
+    else:
+        assert sorted(faces) == ["f0", "f1", "f3", "f5"] and errors == 2
+        assert [(p, e.code.value) for p, e in bulk.errors] == [(2, "invalid_message"), (4, "invalid_message")]
+
+
 def test_records_of_many_galleries_and_two_models_in_one_batch(fold: Callable[[list[Any]], BulkFold]) -> None:
     rng = np.random.default_rng(10)
     records = [

@@ -48,6 +48,12 @@ def test_a_record_without_a_header_is_read_from_its_value_and_garbage_raises() -
     assert owners.owner_of("f9") is None
 
 
+@pytest.mark.parametrize("key", [b"f\xff", b"f\x00g"])
+def test_a_key_that_cannot_be_a_face_id_raises(key: bytes) -> None:
+    with pytest.raises(FacestreamError):
+        FaceOwners().apply(FakeMessage(TOPIC, 0, 1, key, None))
+
+
 def in_gallery(face: str, person: str, gallery: str, offset: int) -> FakeMessage:
     headers = [("person_id", person.encode()), ("gallery", gallery.encode())]
     return FakeMessage(TOPIC, 0, offset, face.encode(), b"{}", headers)

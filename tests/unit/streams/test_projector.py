@@ -140,3 +140,15 @@ async def test_a_garbled_gallery_record_is_dead_lettered(
     letters = await projector._project([garbled])
     assert [letter.topic for letter in letters] == [TOPICS.dead_letter]
     assert [g.gallery for g in await read(sessions, queries.list_galleries)] == ["default"]
+
+
+async def test_a_key_that_cannot_be_an_id_is_dead_lettered_and_the_batch_goes_on(
+    projector: Projector, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    log = Log()
+    removed = FakeMessage(TOPICS.embeddings, 0, 0, b"f\xff", None)
+    gallery_gone = FakeMessage(TOPICS.galleries, 0, 0, b"v\x00ip", None)
+    defined = log.record(TOPICS.galleries, "vip", gallery_defined("vip"))
+    letters = await projector._project([removed, gallery_gone, defined])
+    assert [letter.topic for letter in letters] == [TOPICS.dead_letter] * 2
+    assert sorted(g.gallery for g in await read(sessions, queries.list_galleries)) == ["default", "vip"]
