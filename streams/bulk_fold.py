@@ -142,7 +142,9 @@ def fold_bulk(
     live = np.flatnonzero(kind >= 0)
     keys = records.keys
     # Every record kept, every one keyed (the common case): the keys as they are.
-    live_keys = keys if len(live) == n and all(keys) else [keys[i] or b"" for i in live.tolist()]
+    live_keys: list[bytes] = (
+        keys if len(live) == n and all(keys) else [keys[i] or b"" for i in live.tolist()]  # type: ignore[assignment]
+    )
     # The last effective write per face: later positions overwrite earlier ones in the dict.
     last = dict(zip(live_keys, live.tolist(), strict=True))
     winners = np.fromiter(last.values(), dtype=np.int64, count=len(last))
