@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from core import embedding_records
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
-from streams.bulk_log import cut_ends, join, read_cut
+from streams.bulk_log import cut_ends, join, librdkafka_config, read_cut
 
 pytestmark = [pytest.mark.kafka]
 
@@ -97,6 +97,25 @@ async def test_a_cut_starts_and_ends_where_it_is_told(topic: tuple[Settings, str
     assert read == {0: written[0][3:20], 1: []}
     assert _read(settings, name, {0: 0}, {0: 1}) == {0: written[0][:1], 1: []}
     assert _read(settings, name, {0: 5, 1: 5}, {0: 5, 1: 2}) == {0: [], 1: []}
+
+
+@pytest.mark.timeout(60, method="thread")  # the read blocks in C: a signal would wait for it
+async def test_a_batch_shorter_than_asked_comes_without_waiting_out_the_timeout(
+    topic: tuple[Settings, str],
+) -> None:
+    # A batch call waits for every record asked for, or its timeout: the last, short batch of
+    # each cut used to wait it out (a second of every rebuild). Here that would be ten minutes,
+    # and the test's timeout fails it.
+    settings, name = topic
+    written = await _write(settings, name)
+    consumer = PackedConsumer(librdkafka_config(settings), name, {0: 0}, {0: len(written[0])})
+    try:
+        chunks = []
+        while (chunk := consumer.read(100_000, 600_000)) is not None:
+            chunks.append(chunk)
+    finally:
+        consumer.close()
+    assert sum(len(chunk[0]) for chunk in chunks) == len(written[0])
 
 
 def test_bad_settings_and_arguments_are_refused() -> None:
