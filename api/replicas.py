@@ -64,7 +64,7 @@ class ReplicaTracker:
         return bool(ready) and (total == 0 or covered >= set(range(total)))
 
     def _apply(self, record: Any) -> None:
-        replica_id = (record.key or b"").decode()
+        replica_id = (record.key or b"").decode(errors="replace")  # only a tombstone uses it
         if record.value is None:
             self.heartbeats.pop(replica_id, None)
             return

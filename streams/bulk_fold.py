@@ -33,7 +33,7 @@ _HEAD = embedding_records.HEAD
 _MAGIC = embedding_records.MAGIC
 _OFFSET = embedding_records.VECTOR_OFFSET
 _TINY = float(np.finfo(np.float32).tiny)
-_SEP = "\x00"  # never in a face, person, model or gallery id
+_SEP = "\x00"  # between a FSE2 record's ids; a key holding one is poison (``core.kafka.key_text``)
 
 # Per record: poison or read one by one (-1), of a gallery not indexed here (-2), a tombstone
 # (0), a bulk upsert (1), an upsert read one by one (2).
@@ -82,7 +82,11 @@ class Routing:
             routed = set(self.positions.tolist())
             for i in range(len(records)):
                 if i not in routed:
-                    named |= {v.decode() for k, v in records.headers[i] or () if k == Header.GALLERY}
+                    named |= {
+                        v.decode(errors="replace")
+                        for k, v in records.headers[i] or ()
+                        if k == Header.GALLERY and v
+                    }
         return named
 
 

@@ -47,8 +47,9 @@ class Upsert:
 def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Expect) -> Upsert | str | None:
     """One record's intent: an ``Upsert``, a face id to remove (a tombstone), or None (a gallery
     not indexed here). Raises FacestreamError for a record to dead-letter."""
+    face = key_text(key)  # every record's: a key that names no face is poison, whatever the value
     if value is None:
-        return key_text(key)
+        return face
     named = dict(headers or ())
     if key and embedding_records.is_binary(value):
         routed = embedding_records.ids(value) or _ids_in_headers(named)
@@ -58,7 +59,7 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Ex
                 return None
             _check_model(routed.model_id, expected[0])
             vector = _check_dim(embedding_records.vector(value), expected[1])
-            return Upsert(key_text(key), routed.gallery, routed.person_id, checked(vector))
+            return Upsert(face, routed.gallery, routed.person_id, checked(vector))
     fact = decode(value, FaceEmbedded).payload
     gallery = _str(named.get(Header.GALLERY)) or fact.gallery
     expected = expect(gallery)
@@ -75,7 +76,7 @@ def _ids_in_headers(named: dict[str, bytes]) -> embedding_records.Ids | None:
     if person is None or model is None:
         return None
     return embedding_records.Ids(
-        person.decode(), model.decode(), _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
+        _str(person) or "", _str(model) or "", _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
     )
 
 
@@ -86,7 +87,13 @@ def _check_dim(vector: np.ndarray, dim: int) -> np.ndarray:
 
 
 def _str(value: bytes | None) -> str | None:
-    return value.decode() if value else None
+    """A header's text; one that is not UTF-8 makes its record poison."""
+    if not value:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError as exc:
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"a header is not UTF-8: {exc.reason}") from exc
 
 
 def _check_model(got: str, want: str) -> None:

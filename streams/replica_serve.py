@@ -102,7 +102,7 @@ class QueryServer:
             ready = [q for (q, _), ok in zip(waiting, done, strict=True) if ok]
             if ready:
                 outputs += await self._search(ready)
-        incoming = {(r.key or b"").decode(): header_map(r.headers) for r in records}
+        incoming = {(r.key or b"").decode(errors="replace"): header_map(r.headers) for r in records}
         return [traced([o], incoming.get(o.key or "", {}))[0] for o in outputs]
 
     def _parse(self, record: ConsumerRecord[bytes, bytes], outputs: list[Output]) -> Query | None:

@@ -125,24 +125,34 @@ def test_a_key_that_cannot_be_a_face_id_is_a_dead_letter_and_shifts_no_other(
     key: bytes, fold: Callable[[list[Any]], BulkFold]
 ) -> None:
     rng = np.random.default_rng(11)
-    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng))) for i in range(6)]
+    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng))) for i in range(7)]
     records[2] = dataclasses.replace(records[2], key=key)
     records[4] = dataclasses.replace(tombstone(4, "x"), key=key)
+    records[5] = dataclasses.replace(record(5, fact("f5", "p5", unit(rng)), binary=False), key=key)  # JSON
     bulk = fold(records)
     single, errors = _one_by_one(records)
     assert _as_map(bulk.batch) == _as_map(single)
     faces = _as_map(bulk.batch)["default"]
     # Each face keeps its own vector: the bulk fold joins keys with NULs.
-    assert all(
-        faces[f"f{i}"][1] == _as_map(_one_by_one([records[i]])[0])["default"][f"f{i}"][1] for i in (3, 5)
-    )
-    if key == b"f\xc3\xa9":
-        assert (
-            bulk.batch.removals == ["f\u00e9"] and bulk.errors == [] and errors == 0
-        )  # written, then removed
+    alone = {i: _as_map(_one_by_one([records[i]])[0])["default"][f"f{i}"][1] for i in (3, 6)}
+    assert all(faces[f"f{i}"][1] == vector for i, vector in alone.items())
+    if key == b"f\xc3\xa9":  # a face id like any other
+        assert bulk.errors == [] and errors == 0
     else:
-        assert sorted(faces) == ["f0", "f1", "f3", "f5"] and errors == 2
-        assert [(p, e.code.value) for p, e in bulk.errors] == [(2, "invalid_message"), (4, "invalid_message")]
+        assert sorted(faces) == ["f0", "f1", "f3", "f6"] and errors == 3
+        codes = [(p, e.code.value) for p, e in bulk.errors]
+        assert codes == [(2, "invalid_message"), (4, "invalid_message"), (5, "invalid_message")]
+
+
+def test_a_header_that_is_not_utf8_is_a_dead_letter(fold: Callable[[list[Any]], BulkFold]) -> None:
+    rng = np.random.default_rng(12)
+    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng)), first_format=True) for i in range(3)]
+    headers = [(k, b"p\xff" if k == "person_id" else v) for k, v in records[1].headers]
+    records[1] = dataclasses.replace(records[1], headers=headers)
+    bulk = fold(records)
+    single, errors = _one_by_one(records)
+    assert _as_map(bulk.batch) == _as_map(single) and sorted(_as_map(single)["default"]) == ["f0", "f2"]
+    assert [(p, e.code.value) for p, e in bulk.errors] == [(1, "invalid_message")] and errors == 1
 
 
 def test_records_of_many_galleries_and_two_models_in_one_batch(fold: Callable[[list[Any]], BulkFold]) -> None:
