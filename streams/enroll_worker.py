@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import faust
@@ -29,6 +30,7 @@ from streams.image_stage import observe_timings, parse_messages
 from streams.log_ends import KafkaLogEnds, LogEnds
 from streams.producing import FaustSender, send_all
 from streams.reply_topics import ReplyTopics
+from streams.warm_up import warm_up
 
 log = get_logger(__name__)
 
@@ -194,6 +196,11 @@ def build_enroll_app(settings: Settings, engine: Engines, metrics: Metrics) -> f
         settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
     )
     micro_batch_agent(
-        app, settings, topic=settings.topics.enroll_requests, stage="enroll", process=processor.process
+        app,
+        settings,
+        topic=settings.topics.enroll_requests,
+        stage="enroll",
+        process=processor.process,
+        warm=partial(warm_up, catalog.lookup, processor.engines.default, processor.executor),
     )
     return app

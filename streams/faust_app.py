@@ -75,11 +75,13 @@ def micro_batch_agent(
     topic: str,
     stage: str,
     process: Callable[[Sequence[Any]], Awaitable[None]],
+    warm: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """One faust agent on `topic` that hands `process` micro-batches of raw records (a lone
     record at once, what is waiting behind it as one batch: `streams.ready_batches`), and
     acknowledges a batch (its offsets may then be committed) only once it was processed or
-    dead-lettered: never on a failure (`core.batch_guard`)."""
+    dead-lettered: never on a failure (`core.batch_guard`). ``warm`` is awaited when the agent
+    starts, before its first batch."""
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
     sender = FaustSender(app.producer)
 
@@ -89,6 +91,8 @@ def micro_batch_agent(
         )
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
+        if warm is not None:
+            await warm()
         # Acks are ours (`noack`): a batch is acknowledged once processed or dead-lettered.
         # Not faust's `take(max, within)`: it waits out its window even for a lone record.
         batches = ready_batches(
