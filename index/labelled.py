@@ -213,15 +213,18 @@ class LabelledIndex(ABC):
         ]
 
     def stats(self) -> IndexStats:
-        by_person = self._by_person()
-        maps = (self._label_of, self._face_of, self._person_of, by_person)
+        # Persons counted, not mapped: after a bulk add the person -> labels map is dropped,
+        # and building it to count (1M faces: 0.36 s, a set 0.06 s) held a snapshot up.
+        by_person = self._labels_of_person
+        persons = len(by_person) if by_person is not None else len(set(self._person_of.values()))
+        maps = (self._label_of, self._face_of, self._person_of)  # the person map comes and goes
         bookkeeping = sum(sys.getsizeof(d) for d in maps)
         return IndexStats(
             backend=self.backend,
             size=len(self),
             dim=self._dim,
             model_id=self._model_id,
-            persons=len(by_person),
+            persons=persons,
             memory_bytes=self._vector_bytes() + bookkeeping + _BYTES_PER_FACE * len(self),
         )
 
