@@ -36,7 +36,7 @@ class GalleryCatalog:
     async def lookup(self, gallery: str) -> Gallery | None:
         """The gallery, reading the topic to its end first when it is not known yet: a record
         of a new gallery may reach a process before the gallery's definition does."""
-        await self.start()  # a worker's catalog starts with its first command
+        await self.start()  # a worker's starts with its warm-up (streams.warm_up), else here
         found = self.registry.get(gallery)
         if found is None:
             await self.refresh()
