@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import faust
@@ -61,6 +60,10 @@ class EnrollProcessor:
         self.cipher = ImageCipher(settings.image_encryption_key.get_secret_value())
         self.gate = GalleryGate(galleries or static_lookup(settings), operation="enroll")
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enroll-engine")
+
+    async def warm(self) -> None:
+        """Before the first command (``streams.warm_up``)."""
+        await warm_up(self.gate.lookup, self.engines.default, self.executor)
 
     async def process(self, messages: Sequence[Any]) -> None:
         enrollments: list[Any] = []
@@ -195,12 +198,5 @@ def build_enroll_app(settings: Settings, engine: Engines, metrics: Metrics) -> f
     processor = EnrollProcessor(
         settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
     )
-    micro_batch_agent(
-        app,
-        settings,
-        topic=settings.topics.enroll_requests,
-        stage="enroll",
-        process=processor.process,
-        warm=partial(warm_up, catalog.lookup, processor.engines.default, processor.executor),
-    )
+    micro_batch_agent(app, settings, topic=settings.topics.enroll_requests, stage="enroll", worker=processor)
     return app

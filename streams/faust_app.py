@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import faust
 
@@ -68,20 +68,25 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
     )
 
 
+class Worker(Protocol):
+    async def process(self, messages: Sequence[Any]) -> None: ...
+
+    async def warm(self) -> None: ...
+
+
 def micro_batch_agent(
     app: faust.App,
     settings: Settings,
     *,
     topic: str,
     stage: str,
-    process: Callable[[Sequence[Any]], Awaitable[None]],
-    warm: Callable[[], Awaitable[None]] | None = None,
+    worker: Worker,
 ) -> None:
-    """One faust agent on `topic` that hands `process` micro-batches of raw records (a lone
-    record at once, what is waiting behind it as one batch: `streams.ready_batches`), and
-    acknowledges a batch (its offsets may then be committed) only once it was processed or
-    dead-lettered: never on a failure (`core.batch_guard`). ``warm`` is awaited when the agent
-    starts, before its first batch."""
+    """One faust agent on `topic` that hands the worker's `process` micro-batches of raw records
+    (a lone record at once, what is waiting behind it as one batch: `streams.ready_batches`),
+    and acknowledges a batch (its offsets may then be committed) only once it was processed or
+    dead-lettered: never on a failure (`core.batch_guard`). The worker's `warm` is awaited when
+    the agent starts, before its first batch."""
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
     sender = FaustSender(app.producer)
 
@@ -91,8 +96,7 @@ def micro_batch_agent(
         )
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        if warm is not None:
-            await warm()
+        await worker.warm()
         # Acks are ours (`noack`): a batch is acknowledged once processed or dead-lettered.
         # Not faust's `take(max, within)`: it waits out its window even for a lone record.
         batches = ready_batches(
@@ -104,7 +108,7 @@ def micro_batch_agent(
         async for events in batches:
             messages = [event.message for event in events]
             log_taken(stage, messages)
-            await run_guarded(process, messages, stage=stage, dead_letters=dead_letters)
+            await run_guarded(worker.process, messages, stage=stage, dead_letters=dead_letters)
             for event in events:
                 await stream.ack(event)
 

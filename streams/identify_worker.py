@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import faust
@@ -48,6 +47,10 @@ class IdentifyProcessor:
         self.replies = replies or ReplyTopics(settings, metrics)
         self.gate = GalleryGate(galleries or static_lookup(settings), operation="identify")
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="identify-engine")
+
+    async def warm(self) -> None:
+        """Before the first command (``streams.warm_up``)."""
+        await warm_up(self.gate.lookup, self.engines.default, self.executor)
 
     async def process(self, messages: Sequence[Any]) -> None:
         topics = self.settings.topics
@@ -116,11 +119,6 @@ def build_identify_app(settings: Settings, engine: Engines, metrics: Metrics) ->
         settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
     )
     micro_batch_agent(
-        app,
-        settings,
-        topic=settings.topics.identify_requests,
-        stage="identify",
-        process=processor.process,
-        warm=partial(warm_up, catalog.lookup, processor.engines.default, processor.executor),
+        app, settings, topic=settings.topics.identify_requests, stage="identify", worker=processor
     )
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,8 @@ async def test_a_worker_agent_warms_up_before_its_first_batch() -> None:
     async def process(messages: Any) -> None:
         order.append(("batch", len(messages)))
 
-    micro_batch_agent(app, settings, topic="warm-in", stage="warm", process=process, warm=warm)
+    worker = SimpleNamespace(process=process, warm=warm)
+    micro_batch_agent(app, settings, topic="warm-in", stage="warm", worker=worker)  # type: ignore[arg-type]
     agent = next(iter(app.agents.values()))
     async with agent.test_context() as context:
         await context.put(b"command", key=b"k")
