@@ -27,7 +27,6 @@ from index.snapshot import write_snapshot
 from schemas.events import DEFAULT_GALLERY, ModelInfo
 from streams import bulk_log
 from streams.bulk_fold import Scratch, fold_bulk
-from streams.bulk_log import cut_ends
 from streams.bulk_readers import read_parts, warm_up
 from streams.log_fold import apply_to
 
@@ -112,7 +111,7 @@ async def build_from_log(
             partitions = await partitions_of(consumer, topic)
         finally:
             await consumer.stop()
-    ends = await asyncio.to_thread(cut_ends, settings, topic, partitions)
+    ends = await asyncio.to_thread(bulk_log.cut_ends, settings, topic, partitions)
     records, skipped = await asyncio.to_thread(
         fold_into, settings, index, gallery=gallery, starts=dict.fromkeys(partitions, 0), ends=ends
     )
