@@ -163,14 +163,19 @@ def key_bytes(key: str | None) -> bytes | None:
 
 
 def key_text(key: bytes | None) -> str:
-    """A record's key as the id it names ("" for none). A key that is not UTF-8, or that holds
-    a NUL (ids are joined with NULs in bulk), names nothing: the record is dead-letter material."""
+    """A record's key as the id it names ("" for none); one that is not UTF-8 names nothing."""
     try:
         text = (key or b"").decode()
     except UnicodeDecodeError as exc:
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"record key is not UTF-8: {exc.reason}") from exc
+    return checked_id(text)
+
+
+def checked_id(text: str) -> str:
+    """An id read from a record (its key, its value, its headers). The bulk paths join ids with
+    NULs: one holding a NUL names nothing, and its record is dead-letter material."""
     if "\x00" in text:
-        raise FacestreamError(ErrorCode.INVALID_MESSAGE, "record key holds a NUL byte")
+        raise FacestreamError(ErrorCode.INVALID_MESSAGE, f"an id holds a NUL byte: {text!r}")
     return text
 
 

@@ -35,7 +35,7 @@ from streams.log_fold import FoldedBatch, GalleryUpserts
 # 119k records/s here instead of 194k/s. Its slots let it read on while the caller applies.
 CHUNK = BATCH
 SLOTS = 8
-_SEP = "\x00"  # ids of a part are joined with it; a part with an id holding one travels raw
+_SEP = "\x00"  # ids of a part are joined with it: no id holds one (``core.kafka.checked_id``)
 PARALLEL_FROM = 100_000  # records in a cut: one process reads fewer in about a second
 
 # Readers are forked from a server that has these modules loaded (the caller's main module
@@ -292,9 +292,6 @@ def _folded(
     # A gallery's rows already gathered in place (every bulk record, in order) go first.
     upserts = sorted(folded.batch.upserts.items(), key=lambda item: not _at_start(item[1].vectors, slot))
     for gallery, found in upserts:
-        faces, persons = _SEP.join(found.faces), _SEP.join(found.persons)
-        if faces.count(_SEP) + persons.count(_SEP) != 2 * (len(found.faces) - 1):
-            return None  # an id holding a NUL (a JSON record's face id may): the caller folds it
         rows = np.ascontiguousarray(found.vectors, dtype=np.float32)
         size = rows.size
         if at + size > len(slot):
@@ -302,7 +299,7 @@ def _folded(
         if not _at_start(rows, slot) or at:
             slot[at : at + size] = rows.reshape(-1)
         # Ids travel joined: one string pickles and splits faster than a list of them.
-        regions.append((gallery, faces, persons, at, rows.shape))
+        regions.append((gallery, _SEP.join(found.faces), _SEP.join(found.persons), at, rows.shape))
         at += size
     return folded.batch.removals, regions, folded.skipped
 

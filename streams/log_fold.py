@@ -21,7 +21,7 @@ import numpy as np
 
 from core import embedding_records
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import decode, key_text
+from core.kafka import checked_id, decode, key_text
 from core.vectors import from_embedding
 from index.base import VectorIndex
 from schemas.envelope import Header
@@ -67,7 +67,7 @@ def read_record(key: bytes | None, value: bytes | None, headers: Any, expect: Ex
         return None
     _check_model(fact.embedding.model.id, expected[0])
     vector = _check_dim(usable_vector(fact.embedding), expected[1])
-    return Upsert(fact.face_id, gallery, fact.person_id, vector)
+    return Upsert(checked_id(fact.face_id), gallery, fact.person_id, vector)
 
 
 def _ids_in_headers(named: dict[str, bytes]) -> embedding_records.Ids | None:
@@ -76,7 +76,7 @@ def _ids_in_headers(named: dict[str, bytes]) -> embedding_records.Ids | None:
     if person is None or model is None:
         return None
     return embedding_records.Ids(
-        _str(person) or "", _str(model) or "", _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
+        checked_id(_str(person) or ""), _str(model) or "", _str(named.get(Header.GALLERY)) or DEFAULT_GALLERY
     )
 
 

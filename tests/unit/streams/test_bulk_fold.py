@@ -144,6 +144,24 @@ def test_a_key_that_cannot_be_a_face_id_is_a_dead_letter_and_shifts_no_other(
         assert codes == [(2, "invalid_message"), (4, "invalid_message"), (5, "invalid_message")]
 
 
+def test_an_id_holding_a_nul_in_a_value_or_header_is_a_dead_letter(
+    fold: Callable[[list[Any]], BulkFold],
+) -> None:
+    # Ids are joined with NULs in bulk (the fold's faces, a reader's parts): none may hold one.
+    rng = np.random.default_rng(13)
+    records = [record(i, fact(f"f{i}", f"p{i}", unit(rng))) for i in range(4)]
+    records[1] = dataclasses.replace(record(1, fact("a\x00b", "p1", unit(rng)), binary=False), key=b"k1")
+    records[2] = record(2, fact("f2", "p2", unit(rng)), first_format=True)
+    records[2] = dataclasses.replace(
+        records[2], headers=[(k, b"p\x002" if k == "person_id" else v) for k, v in records[2].headers]
+    )
+    bulk = fold(records)
+    single, errors = _one_by_one(records)
+    assert _as_map(bulk.batch) == _as_map(single) and sorted(_as_map(single)["default"]) == ["f0", "f3"]
+    assert [(p, e.code.value) for p, e in bulk.errors] == [(1, "invalid_message"), (2, "invalid_message")]
+    assert errors == 2
+
+
 def test_a_header_that_is_not_utf8_is_a_dead_letter(fold: Callable[[list[Any]], BulkFold]) -> None:
     rng = np.random.default_rng(12)
     records = [record(i, fact(f"f{i}", f"p{i}", unit(rng)), first_format=True) for i in range(3)]

@@ -4,8 +4,6 @@ The processes themselves run against the real broker in tests/integration/replic
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from streams.bulk_fold import as_batch, fold_bulk
@@ -64,15 +62,6 @@ def test_a_chunk_with_poison_or_a_gallery_not_given_travels_raw() -> None:
     assert _through_slot([*clean, other]) is None
     # Not deferred (a replay of one gallery): the other gallery's record is skipped there.
     _same(_through_slot([*clean, other], defer_others=False), fold_bulk(as_batch(clean), WANTED.get).batch)
-
-
-def test_a_chunk_with_an_id_holding_a_nul_travels_raw() -> None:
-    # Ids cross the pipe joined with NULs; a JSON record's face id is any string.
-    rng = np.random.default_rng(4)
-    clean = [record(i, fact(f"f{i}", "p", unit(rng))) for i in range(3)]
-    odd = dataclasses.replace(record(3, fact("a\x00b", "p", unit(rng)), binary=False), key=b"k3")
-    assert _through_slot([*clean, odd]) is None
-    _same(_through_slot(clean), fold_bulk(as_batch(clean), WANTED.get).batch)
 
 
 def test_readers_only_for_a_large_cut_over_several_partitions() -> None:
