@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from itertools import chain
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
 from core import embedding_records
+from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
 from streams.bulk_fold import RecordBatch
@@ -61,16 +63,22 @@ def librdkafka_config(settings: Settings) -> dict[str, str]:
     return config
 
 
-def partitions(settings: Settings, topic: str) -> list[int]:
-    """The topic's partitions, from one metadata request (empty if the topic does not exist)."""
+def partitions(settings: Settings, topic: str, *, attempts: int = 60, pause_s: float = 0.5) -> list[int]:
+    """The topic's partitions, from one metadata request; a topic not there yet is asked for
+    again ``attempts`` times, then UNAVAILABLE (what to run)."""
     consumer = Consumer(librdkafka_config(settings))
     try:
-        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if found is None or found.error is not None:
-            return []
-        return sorted(found.partitions)
+        for attempt in range(attempts):
+            found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if found is not None and found.error is None and found.partitions:
+                return sorted(found.partitions)
+            if attempt + 1 < attempts:
+                time.sleep(pause_s)
     finally:
         consumer.close()
+    raise FacestreamError(
+        ErrorCode.UNAVAILABLE, f"topic {topic} does not exist: run `facestream topics create`"
+    )
 
 
 def cut_ends(settings: Settings, topic: str, partitions: list[int]) -> dict[int, int]:

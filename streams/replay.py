@@ -17,7 +17,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.kafka import make_consumer, partitions_of
 from core.logging import get_logger
 from core.settings import Settings
 from index import registry
@@ -101,16 +100,8 @@ async def build_from_log(
     topic = settings.topics.embeddings
     options = settings.index_options if backend == settings.index_backend else {}
     index = registry.create(backend, dim=model.dim, model_id=model.id, **options)
-    # One metadata request; aiokafka's metadata, only to wait for a topic not there yet (or
-    # fail with what to run), took half a second of every rebuild.
+    # One metadata request: aiokafka's consumer, started for it, took half a second of every rebuild.
     partitions = await asyncio.to_thread(bulk_log.partitions, settings, topic)
-    if not partitions:
-        consumer = make_consumer(settings, group_id=None)
-        await consumer.start()
-        try:
-            partitions = await partitions_of(consumer, topic)
-        finally:
-            await consumer.stop()
     ends = await asyncio.to_thread(bulk_log.cut_ends, settings, topic, partitions)
     records, skipped = await asyncio.to_thread(
         fold_into, settings, index, gallery=gallery, starts=dict.fromkeys(partitions, 0), ends=ends

@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from core.consume import positions
 from core.errors import FacestreamError
 from core.galleries import Gallery
-from core.kafka import header_map, partitions_of
+from core.kafka import header_map
 from core.logging import get_logger
 from core.metrics import Metrics
 from core.settings import Settings
@@ -206,10 +206,7 @@ class LogFollower:
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """Every partition of the log, or this shard's share of them."""
         wanted = self.settings.shard_partitions
-        # One metadata request (aiokafka's partitions_of waits half a second when it has none).
-        found = await asyncio.to_thread(partitions, self.settings, self.topic)
-        if not found:
-            found = await partitions_of(consumer, self.topic)  # absent: wait for it, or fail
+        found = await asyncio.to_thread(partitions, self.settings, self.topic)  # absent: waits, or fails
         self.state.total_partitions = len(found)
         return [TopicPartition(self.topic, p) for p in found if wanted is None or p in wanted]
 

@@ -14,9 +14,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from core import embedding_records
+from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
-from streams.bulk_log import cut_ends, join, librdkafka_config, read_cut
+from streams.bulk_log import cut_ends, join, librdkafka_config, partitions, read_cut
 
 pytestmark = [pytest.mark.kafka]
 
@@ -116,6 +117,14 @@ async def test_a_batch_shorter_than_asked_comes_without_waiting_out_the_timeout(
     finally:
         consumer.close()
     assert sum(len(chunk[0]) for chunk in chunks) == len(written[0])
+
+
+async def test_a_topic_is_found_by_its_partitions_or_named_as_missing(topic: tuple[Settings, str]) -> None:
+    settings, name = topic
+    assert partitions(settings, name) == [0, 1]
+    with pytest.raises(FacestreamError) as missing:
+        partitions(settings, f"{name}.absent", attempts=2, pause_s=0.1)
+    assert missing.value.code == ErrorCode.UNAVAILABLE and "topics create" in str(missing.value)
 
 
 def test_bad_settings_and_arguments_are_refused() -> None:
