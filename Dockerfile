@@ -27,7 +27,7 @@ RUN apt-get update \
 # ---------------------------------------------------------------- builder: venv + models
 FROM base AS builder
 # build-essential for any sdist without a wheel and, with librdkafka-dev, for the project's own
-# extension (streams/_packed_consumer.c); nodejs/npm for `facestream models pull`.
+# extensions (streams/_packed_consumer.c, index/_topk_heap.c); nodejs/npm for `facestream models pull`.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential librdkafka-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*

@@ -22,9 +22,10 @@ help:
 
 setup: $(STAMP) ## Create .venv with the project, its tools and the default model pack
 # engine/packs.py: a changed default pack (a new detector file) is pulled again.
-$(STAMP): pyproject.toml engine/packs.py streams/_packed_consumer.c
+$(STAMP): pyproject.toml engine/packs.py streams/_packed_consumer.c index/_topk_heap.c
 	# The rebuild's native reader (streams/_packed_consumer.c) is compiled against librdkafka and
-	# Python's headers (Debian's python3.11-dev where the interpreter is Debian's).
+	# Python's headers (Debian's python3.11-dev where the interpreter is Debian's); the flat
+	# index's heaps (index/_topk_heap.c) against Python's headers alone.
 	@missing=""; \
 	test -f /usr/include/librdkafka/rdkafka.h || missing="$$missing librdkafka-dev"; \
 	command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from index import blas_topk, create
+from index._topk_heap import push_block, sort_heaps
 from index.faiss_flat import VECTORS_FILE, FaissFlatIndex
 from index.labelled import LabelledIndex
 from tests.unit.index.factories import MODEL, gallery, unit_vectors
@@ -19,13 +20,55 @@ def test_top_k_matches_a_full_sort(
 ) -> None:
     monkeypatch.setattr(blas_topk, "_MIN_BLOCK", 64)
     monkeypatch.setattr(blas_topk, "_BLOCK_SCORES", 64 * queries)  # several blocks, a partial last one
-    monkeypatch.setattr(blas_topk, "_OMP_THRESHOLD", 30)  # heap updates in runs of 30 columns
     rows, probes = unit_vectors(rng, size), unit_vectors(rng, queries)
     scores, found = blas_topk.top_k(probes, rows, k)
     sims = probes @ rows.T
     expected = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(found, expected)
     np.testing.assert_allclose(scores, np.take_along_axis(sims, expected, axis=1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("queries", [1, 3])
+def test_ties_at_the_cut_keep_the_lower_rows_across_blocks(
+    monkeypatch: pytest.MonkeyPatch, queries: int
+) -> None:
+    monkeypatch.setattr(blas_topk, "_MIN_BLOCK", 64)
+    monkeypatch.setattr(blas_topk, "_BLOCK_SCORES", 64 * queries)
+    rows = np.zeros((300, 4), dtype=np.float32)
+    rows[:, 1] = 1.0  # every row scores 0 against the probe ...
+    best, tied = [250], [3, 70, 130, 200, 299]  # ... but these, in three blocks
+    rows[best] = [1.0, 0.0, 0.0, 0.0]
+    rows[tied] = [0.6, 0.8, 0.0, 0.0]
+    probes = np.tile(np.array([[1.0, 0.0, 0.0, 0.0]], dtype=np.float32), (queries, 1))
+    scores, found = blas_topk.top_k(probes, rows, 4)
+    np.testing.assert_array_equal(found, [[250, 3, 70, 130]] * queries)
+    np.testing.assert_allclose(scores, [[1.0, 0.6, 0.6, 0.6]] * queries, rtol=1e-6)
+
+
+def test_the_heaps_refuse_buffers_they_would_misread() -> None:
+    block = np.zeros((2, 8), dtype=np.float32)
+    scores, rows = np.full((2, 3), -np.inf, dtype=np.float32), np.full((2, 3), -1, dtype=np.int64)
+    push_block(block, 2, 0, scores, rows)  # as given: fine
+    with pytest.raises(TypeError, match="block"):
+        push_block(block.astype(np.float64), 2, 0, scores, rows)
+    with pytest.raises(TypeError, match="heap rows"):
+        push_block(block, 2, 0, scores, rows.astype(np.int32))
+    with pytest.raises(ValueError, match="contiguous"):
+        push_block(np.zeros((8, 2), dtype=np.float32).T, 2, 0, scores, rows)
+    with pytest.raises(ValueError, match="split into 3 rows"):
+        push_block(block, 3, 0, np.zeros((3, 3), dtype=np.float32), np.zeros((3, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="equal heaps"):
+        push_block(block, 2, 0, scores, np.full((2, 2), -1, dtype=np.int64))
+    with pytest.raises(ValueError, match="first"):
+        push_block(block, 2, -1, scores, rows)
+    with pytest.raises(ValueError, match="read-only"):
+        sort_heaps(2, _read_only(scores), rows)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.setflags(write=False)
+    return view
 
 
 def _state(index: LabelledIndex, probes: np.ndarray) -> list[list[tuple[str, str, float]]]:
