@@ -5,7 +5,9 @@ Needs a running stack (`make up`). In one run it measures:
   * identify latency p50/p95 through POST /identify (facade -> Kafka -> faust worker ->
     Kafka -> index replica -> Kafka -> facade);
   * the baseline: decode + detect + align + embed + FAISS search in this process, no Kafka,
-    on the same probes and an index of the same enrolled photos;
+    on the same probes and an index of the same enrolled photos, timed probe by probe in turn
+    with the pipeline's identify (which goes first alternates), so that the host's speed
+    drifting during the run moves both alike;
   * the in-process enroll rate (decode + detect + align + embed per image, one process);
   * where one identify's time goes, hop by hop (bench/hops.py: the Kafka records' CreateTime,
     the stack's log and the answer's stage timings), over the sequential identify requests;
@@ -102,10 +104,61 @@ def pipeline_latencies(
     return latencies
 
 
+class InProcess:
+    """The baseline: the same work in this process (decode, detect, align, embed, search), on an
+    index of the same enrolled photos."""
+
+    def __init__(self, settings: Settings, people: dict[str, list[Path]]) -> None:
+        self.engine = build_engine(settings)
+        self.top_k = settings.top_k
+        self.index = registry.create("faiss-flat", dim=self.engine.model.dim, model_id=self.engine.model.id)
+        face_ids, persons, vectors = [], [], []
+        started = time.perf_counter()
+        for person, paths in people.items():
+            for path in paths[1:]:
+                prepared = self.engine.prepare(path.read_bytes())
+                face_ids.append(uuid.uuid4().hex)
+                persons.append(person)
+                vectors.append(self.engine.embed([prepared.faces[0].crop])[0])
+        self.enroll_rate = len(vectors) / (time.perf_counter() - started)
+        self.index.add(face_ids, persons, np.stack(vectors))
+
+    def identify(self, data: bytes) -> float:
+        """One identify's latency (ms)."""
+        started = time.perf_counter()
+        prepared = self.engine.prepare(data)
+        vector = self.engine.embed([prepared.faces[0].crop])
+        search_persons(self.index, vector, self.top_k)
+        return (time.perf_counter() - started) * 1000
+
+
+def interleaved_latencies(
+    client: httpx.Client, baseline: InProcess, probes: list[bytes], rounds: int, answers: list[Answer]
+) -> tuple[list[float], list[float]]:
+    """Pipeline and in-process latencies, probe by probe in turn (which goes first alternates), so
+    that the host's speed drifting during the run moves both alike."""
+    pipeline, in_process = [], []
+    for turn, data in enumerate(probe for _ in range(rounds) for probe in probes):
+        if turn % 2:
+            in_process.append(baseline.identify(data))
+        latency, answer = identify_once(client, data)
+        pipeline.append(latency)
+        answers.append(answer)
+        if not turn % 2:
+            in_process.append(baseline.identify(data))
+    return pipeline, in_process
+
+
 def traced_latencies(
-    client: httpx.Client, settings: Settings, probes: list[bytes], rounds: int, stack_log: Path | None
-) -> tuple[list[float], dict]:
-    """The latencies, and where their time went hop by hop (bench/hops.py)."""
+    client: httpx.Client,
+    settings: Settings,
+    baseline: InProcess,
+    probes: list[bytes],
+    rounds: int,
+    stack_log: Path | None,
+) -> tuple[list[float], list[float], dict]:
+    """The pipeline's and the baseline's latencies, and where the pipeline's time went hop by hop
+    (bench/hops.py)."""
     topics = settings.topics
     records = hops.RecordTimes(
         settings,
@@ -119,10 +172,10 @@ def traced_latencies(
     records.mark()
     log_start = stack_log.stat().st_size if stack_log and stack_log.exists() else 0
     answers: list[Answer] = []
-    latencies = pipeline_latencies(client, probes, rounds, answers)
+    pipeline, in_process = interleaved_latencies(client, baseline, probes, rounds, answers)
     time.sleep(1.0)  # the log lines of the last request reach the file
     lines = hops.read_log_since(stack_log, log_start) if stack_log and stack_log.exists() else []
-    return latencies, hops.breakdown(hops.assemble(answers, records.read(), lines))
+    return pipeline, in_process, hops.breakdown(hops.assemble(answers, records.read(), lines))
 
 
 def saturation(client: httpx.Client, probes: list[bytes], clients: int, seconds: float) -> dict:
@@ -141,34 +194,6 @@ def saturation(client: httpx.Client, probes: list[bytes], clients: int, seconds:
         list(pool.map(loop, range(clients)))
     elapsed = time.perf_counter() - started
     return {"clients": clients, "answers_per_s": round(len(latencies) / elapsed, 2), **summary(latencies)}
-
-
-def baseline_latencies(
-    settings: Settings, people: dict[str, list[Path]], probes: list[bytes], rounds: int
-) -> tuple[list[float], float]:
-    """In-process identify latencies, and the in-process enroll rate (images/s) of building
-    the index they search."""
-    engine = build_engine(settings)
-    index = registry.create("faiss-flat", dim=engine.model.dim, model_id=engine.model.id)
-    face_ids, persons, vectors = [], [], []
-    started = time.perf_counter()
-    for person, paths in people.items():
-        for path in paths[1:]:
-            prepared = engine.prepare(path.read_bytes())
-            face_ids.append(uuid.uuid4().hex)
-            persons.append(person)
-            vectors.append(engine.embed([prepared.faces[0].crop])[0])
-    enroll_rate = len(vectors) / (time.perf_counter() - started)
-    index.add(face_ids, persons, np.stack(vectors))
-    latencies = []
-    for _ in range(rounds):
-        for data in probes:
-            started = time.perf_counter()
-            prepared = engine.prepare(data)
-            vector = engine.embed([prepared.faces[0].crop])
-            search_persons(index, vector, settings.top_k)
-            latencies.append((time.perf_counter() - started) * 1000)
-    return latencies, enroll_rate
 
 
 # pgrep patterns: `python -m cli.main ...` (and `core.cli`, where the CLI lived before).
@@ -249,8 +274,12 @@ def main() -> None:
         deadline = time.monotonic() + 120
         while client.get("/stats").json()["gallery_size"] < expected and time.monotonic() < deadline:
             time.sleep(0.5)
+        baseline_work = InProcess(settings, people)
         pipeline_latencies(client, probes[:3], 1)  # warm-up
-        latencies, identify_hops = traced_latencies(client, settings, probes, args.rounds, args.stack_log)
+        baseline_work.identify(probes[0])
+        latencies, in_process, identify_hops = traced_latencies(
+            client, settings, baseline_work, probes, args.rounds, args.stack_log
+        )
         pipeline = summary(latencies)
         profiles = profiled(client, probes, args.rounds, args.profile)[1] if args.profile else {}
         saturated = (
@@ -258,7 +287,7 @@ def main() -> None:
             if args.saturation_seconds
             else {}
         )
-    in_process, enroll_rate = baseline_latencies(settings, people, probes, args.rounds)
+    enroll_rate = baseline_work.enroll_rate
     baseline = summary(in_process)
     report = {
         "machine": f"{os.cpu_count()} cores",

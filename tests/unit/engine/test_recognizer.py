@@ -104,3 +104,6 @@ def test_session_settings() -> None:
     cuda = providers(Settings(device="cuda"))
     assert cuda[-1] == "CPUExecutionProvider"  # falls back where onnxruntime lacks CUDA
     assert session_options(Settings(inference_threads=3)).intra_op_num_threads == 3
+    spinning = "session.intra_op.allow_spinning"
+    assert session_options(Settings()).get_session_config_entry(spinning) == "0"
+    assert session_options(Settings(inference_spinning=True)).get_session_config_entry(spinning) == "1"
