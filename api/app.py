@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
+from starlette.formparsers import MultiPartParser
 
 from api.auth import KeyRing, parse_api_keys
 from api.deps import gallery_path
@@ -117,4 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     # Outermost: an oversized body is refused before anything else reads it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # An upload over starlette's 1 MiB spools to a temporary file, and each of its ~64 KiB parts
+    # is then written, and read back, through a thread pool hop. The body is bounded above and
+    # read whole into memory by the routes anyway (api/uploads.py).
+    MultiPartParser.spool_max_size = settings.max_request_bytes
     return app

@@ -19,7 +19,7 @@ from core.errors import ErrorCode, FacestreamError
 from core.kafka import encode, envelope_headers, key_bytes, make_consumer, make_producer, peek_head
 from core.settings import Settings
 from core.topics import ensure_topics, reply_topic_spec
-from schemas.envelope import Envelope, EnvelopeHead, Header
+from schemas.envelope import Envelope, EnvelopeHead, Header, envelope_of
 
 
 @dataclass
@@ -153,5 +153,5 @@ def parse_reply(value: bytes, *types: type[BaseModel]) -> Envelope[Any]:
     head = EnvelopeHead.model_validate_json(value)
     for payload_type in types:
         if head.type == payload_type.__name__:
-            return Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
+            return envelope_of(payload_type).model_validate_json(value)
     raise FacestreamError(ErrorCode.INTERNAL, f"unexpected reply type {head.type}")

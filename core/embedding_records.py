@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ErrorCode, FacestreamError
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, envelope_of
 from schemas.events import DEFAULT_GALLERY, FaceEmbedded
 
 MAGIC = b"FSE2"
@@ -125,7 +125,7 @@ def decode(value: bytes) -> Envelope[FaceEmbedded]:
         raise FacestreamError(
             ErrorCode.INVALID_MESSAGE, "binary embedding metadata lacks its embedding"
         ) from exc
-    envelope = Envelope[FaceEmbedded].model_validate(meta)
+    envelope = envelope_of(FaceEmbedded).model_validate(meta)
     routed, fact = ids(value), envelope.payload
     if routed is not None and routed != Ids(fact.person_id, fact.embedding.model.id, fact.gallery):
         # A rebuild goes by the ids, everything else by the metadata: they must agree.

@@ -18,8 +18,10 @@ import json
 import struct
 from typing import Any
 
+from pydantic import BaseModel
+
 from core.errors import ErrorCode, FacestreamError
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, envelope_of
 from schemas.events import EnrollFace, EnrollmentImage, IdentifyFace
 
 MAGIC = b"FSI1"
@@ -57,7 +59,7 @@ def metadata(value: bytes) -> tuple[dict[str, Any], int]:
     return meta, end
 
 
-def decode(value: bytes, payload_type: type[Any]) -> Envelope[Any]:
+def decode(value: bytes, payload_type: type[BaseModel]) -> Envelope[Any]:
     meta, start = metadata(value)
     meta["payload"]["image"] = value[start:]
-    return Envelope[payload_type].model_validate(meta)  # type: ignore[valid-type]
+    return envelope_of(payload_type).model_validate(meta)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from core import embedding_records, image_records
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
-from schemas.envelope import Envelope, EnvelopeHead, Header
+from schemas.envelope import Envelope, EnvelopeHead, Header, envelope_of
 from schemas.events import FaceEmbedded
 
 P = TypeVar("P", bound=BaseModel)
@@ -110,7 +110,7 @@ def decode(value: bytes | None, payload_type: type[P]) -> Envelope[P]:
         if image_records.is_binary(value):
             envelope = image_records.decode(value, payload_type)
         else:
-            envelope = Envelope[payload_type].model_validate_json(value)  # type: ignore[valid-type]
+            envelope = envelope_of(payload_type).model_validate_json(value)
     except ValidationError as exc:
         raise FacestreamError(ErrorCode.INVALID_MESSAGE, _short(exc)) from exc
     if envelope.type != payload_type.__name__:
