@@ -91,17 +91,8 @@ def identify_once(client: httpx.Client, data: bytes) -> tuple[float, Answer]:
     return latency, (body["request_id"], sent_at, answered_at, body.get("timings_ms", {}))
 
 
-def pipeline_latencies(
-    client: httpx.Client, probes: list[bytes], rounds: int, answers: list[Answer] | None = None
-) -> list[float]:
-    latencies = []
-    for _ in range(rounds):
-        for data in probes:
-            latency, answer = identify_once(client, data)
-            latencies.append(latency)
-            if answers is not None:
-                answers.append(answer)
-    return latencies
+def pipeline_latencies(client: httpx.Client, probes: list[bytes], rounds: int) -> list[float]:
+    return [identify_once(client, data)[0] for _ in range(rounds) for data in probes]
 
 
 class InProcess:
