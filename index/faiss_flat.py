@@ -1,10 +1,11 @@
 """``faiss-flat``: exact inner-product search over one contiguous float32 matrix.
 
 The default backend: exact, no training, fast enough for galleries up to a few million faces
-per replica (a query scans every vector). It answers what ``faiss.IndexFlatIP`` answers, but
-computes the products with numpy's BLAS and keeps FAISS for the top-k heap (``index.blas_topk``
-says why). Rows live in a growable array with their int64 labels beside them; removal moves
-the last row into the hole (O(1) per face, no compaction).
+per replica (a query scans every vector). It answers what ``faiss.IndexFlatIP`` answers, with
+numpy's BLAS for the products and a top-k heap in C, without FAISS (``index.blas_topk`` says
+why; the name stays, it is what deployments configure). Rows live in a growable array with
+their int64 labels beside them; removal moves the last row into the hole (O(1) per face, no
+compaction). Rows once written can be moved into huge pages in the background (``settle``).
 
 Snapshots: ``save`` writes ``vectors.npy`` and ``labels.npy``; ``load`` memory-maps the vectors
 (read-only, shared with the page cache) and copies them only when the index is first changed.
@@ -38,6 +39,7 @@ class FaissFlatIndex(LabelledIndex):
     _count: int
     _owned: bool  # False: a frozen view or the file shares _rows; copy before overwriting
     _rows_by_label: dict[int, int] | None  # None: not built until a removal needs it, see _row_of
+    _settled: int  # bytes of _rows already in huge pages (``settle``)
 
     def __init__(self, *, dim: int, model_id: str) -> None:
         super().__init__(dim=dim, model_id=model_id)
@@ -55,7 +57,7 @@ class FaissFlatIndex(LabelledIndex):
         rows[: self._count] = self._rows[: self._count]
         labels = np.empty(capacity, dtype=np.int64)
         labels[: self._count] = self._labels[: self._count]
-        self._rows, self._labels, self._owned = rows, labels, True
+        self._rows, self._labels, self._owned, self._settled = rows, labels, True, 0
 
     def _prepare_vectors(self, adding: int, overwriting: bool) -> None:
         if overwriting:
@@ -104,6 +106,16 @@ class FaissFlatIndex(LabelledIndex):
         self._count = 0
         self._owned = True
         self._rows_by_label = None
+        self._settled = 0
+
+    def settle(self) -> int:
+        rows = self._rows
+        settled = memory.settle(rows, self._count * rows.itemsize * self.dim, since=self._settled)
+        # A change on another thread may have replaced the array meanwhile (growth, copy on
+        # write): what was settled then belongs to the old one, and the new one starts at 0.
+        if rows is self._rows:
+            self._settled = settled
+        return settled
 
     @property
     def _row_of(self) -> dict[int, int]:
@@ -142,6 +154,7 @@ class FaissFlatIndex(LabelledIndex):
             raise ValueError(f"stored labels have dtype {labels.dtype}")
         self._rows, self._labels, self._count, self._owned = vectors, labels, len(labels), False
         self._rows_by_label = None  # built when a change first needs it
+        self._settled = 0  # a file's pages: never settled, the first change copies them
 
 
 class _FrozenRows:

@@ -256,6 +256,12 @@ class LabelledIndex(ABC):
         that the adds that follow do not grow the storage step by step."""
         self._prepare_vectors(adding, False)
 
+    def settle(self) -> int:
+        """Move the vectors written since the last call into faster memory, where the backend
+        has any (``faiss-flat``: huge pages, ``index.memory.settle``); safe beside searches and
+        changes, meant for a background thread. Returns the bytes of vectors settled in all."""
+        return 0
+
     def _ids_now(self) -> _Ids:
         # _face_of and _person_of are filled and emptied together: the same key order.
         return _Ids(

@@ -3,7 +3,9 @@
 The view is the index frozen copy-on-write (``LabelledIndex.frozen``) with the offsets it
 reflects, taken while no change is applied (``apply_gate``), which costs the id lists only.
 It is written, hashed and fsynced on a thread of its own at a lower CPU priority, paced
-(``index.pacing``), holding nothing: searches and applying the log go on meanwhile. A backend
+(``index.pacing``), holding nothing: searches and applying the log go on meanwhile. The same
+thread then settles what the indexes wrote since the last snapshot (``LabelledIndex.settle``:
+``faiss-flat``'s rows into huge pages, which its searches scan faster). A backend
 that cannot freeze (every backend but ``faiss-flat`` today) is saved as before, with changes
 and searches held back for the duration. One snapshot holds every gallery's index.
 """
@@ -73,6 +75,9 @@ class Snapshotter:
             await asyncio.get_running_loop().run_in_executor(self._writer, self._write_paced, view, offsets)
         state.snapshot_offsets = offsets
         log.info("snapshot_written", offsets=offsets, frozen=view is not None)
+        indexes = [held.index for held in state.galleries.values() if isinstance(held.index, LabelledIndex)]
+        settled = await asyncio.get_running_loop().run_in_executor(self._writer, _settle_paced, indexes)
+        log.info("indexes_settled", bytes=settled)
         return True
 
     def write_now(self) -> None:
@@ -99,6 +104,11 @@ class Snapshotter:
     def _write_paced(self, view: Galleries, offsets: dict[int, int]) -> None:
         with paced(_WRITER_BYTES_PER_S):
             self._write(view, offsets)
+
+
+def _settle_paced(indexes: list[LabelledIndex]) -> int:
+    with paced(_WRITER_BYTES_PER_S):
+        return sum(index.settle() for index in indexes)
 
 
 # Each gallery's index (or a frozen view of it), its generation and its index options.

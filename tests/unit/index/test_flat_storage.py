@@ -135,3 +135,30 @@ def test_a_loaded_index_erases_a_person_it_never_indexed_by_person(
     loaded = FaissFlatIndex.load(tmp_path / "saved")
     assert loaded.remove_person(persons[0]) == 3
     assert loaded.stats().persons == 3
+
+
+def test_settling_goes_on_from_where_it_stopped_and_restarts_with_a_new_array(
+    rng: np.random.Generator,
+) -> None:
+    index = FaissFlatIndex(dim=512, model_id=MODEL)  # 2 KiB rows: 20k rows fill a mapped array
+    faces, persons, vectors = gallery(rng, 40_000, dim=512)
+    index.reserve(30_000)
+    index.add(faces[:20_000], persons[:20_000], vectors[:20_000])
+    first = index.settle()
+    assert 0 < first <= 20_000 * 2048
+    index.add(faces[20_000:30_000], persons[20_000:30_000], vectors[20_000:30_000])
+    assert first < index.settle() <= 30_000 * 2048
+    assert index.search(vectors[7:8], 1)[0][0].face_id == faces[7]
+    index.add(faces[30_000:], persons[30_000:], vectors[30_000:])  # grows: a fresh array
+    assert index._settled == 0
+    assert 30_000 * 2048 < index.settle() <= 40_000 * 2048
+    assert index.search(vectors[-2:-1], 1)[0][0].face_id == faces[-2]
+
+
+def test_a_loaded_index_is_never_settled(rng: np.random.Generator, tmp_path: Path) -> None:
+    index = FaissFlatIndex(dim=512, model_id=MODEL)
+    faces, persons, vectors = gallery(rng, 20_000, dim=512)
+    index.add(faces, persons, vectors)
+    index.save(tmp_path / "saved")
+    loaded = FaissFlatIndex.load(tmp_path / "saved")
+    assert loaded.settle() == 0  # its rows are the file's pages, shared with the page cache

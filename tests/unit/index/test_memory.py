@@ -1,4 +1,5 @@
-"""Fresh arrays for large indexes: private small-page maps above a size, plain arrays below."""
+"""Fresh arrays for large indexes: private small-page maps above a size, plain arrays below;
+settled into huge pages once written."""
 
 from __future__ import annotations
 
@@ -37,8 +38,57 @@ def _mapping_of(array: np.ndarray) -> tuple[str, list[str]]:
     raise AssertionError("no mapping holds the array")
 
 
-def test_a_large_array_is_private_and_never_in_huge_pages() -> None:
+def test_a_large_array_is_private_and_born_in_small_pages() -> None:
     rows = memory.empty((memory.MAPPED_FROM_BYTES // 64 + 1, 16), np.float32)
     permissions, flags = _mapping_of(rows)
     assert permissions == "rw-p"  # private: a shared anonymous map is shmem, faulted more slowly here
     assert "nh" in flags  # MADV_NOHUGEPAGE: huge-page faults cost 7x more in this VM
+
+
+def _huge_bytes(array: np.ndarray) -> int:
+    """Bytes of huge pages in the mappings that overlap ``array`` (settling splits its map)."""
+    low_end = array.__array_interface__["data"][0]
+    high_end = low_end + array.nbytes
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split(maxsplit=1)[0]
+        if "-" in head and not head.endswith(":"):
+            low, _, high = head.partition("-")
+            inside = int(low, 16) < high_end and int(high, 16) > low_end
+        elif inside and head == "AnonHugePages:":
+            total += int(line.split()[1]) * 1024
+    return total
+
+
+def _written(megabytes: int) -> np.ndarray:
+    rows = memory.empty((megabytes << 20) // 4, np.float32)
+    rows[:] = 1.0
+    assert _huge_bytes(rows) == 0
+    return rows
+
+
+def test_settling_moves_the_written_part_into_huge_pages() -> None:
+    rows = _written(80)
+    settled = memory.settle(rows, 50 << 20)
+    # Whole huge pages only, none past what was asked for.
+    assert 48 << 20 <= settled <= 50 << 20
+    unaligned_head = -rows.ctypes.data % memory.HUGE_PAGE
+    assert _huge_bytes(rows) == settled - unaligned_head
+    assert float(rows[-1]) == 1.0 and float(rows.sum()) == rows.size  # the contents are kept
+
+
+def test_settling_goes_on_from_where_it_stopped() -> None:
+    rows = _written(80)
+    first = memory.settle(rows, 40 << 20)
+    huge_then = _huge_bytes(rows)
+    assert memory.settle(rows, 40 << 20, since=first) == first  # nothing new: nothing done
+    later = memory.settle(rows, rows.nbytes, since=first)
+    assert later > first and _huge_bytes(rows) > huge_then
+
+
+def test_only_the_maps_of_empty_are_settled(tmp_path: Path) -> None:
+    ordinary = np.ones((64 << 20) // 4, np.float32)
+    assert memory.settle(ordinary, ordinary.nbytes) == 0
+    np.save(tmp_path / "rows.npy", np.ones((64 << 20) // 4, np.float32))
+    mapped = np.load(tmp_path / "rows.npy", mmap_mode="r")
+    assert memory.settle(mapped, mapped.nbytes, since=3) == 3  # a file's pages are left alone

@@ -186,3 +186,17 @@ async def test_a_query_for_a_gallery_not_held_answers_nothing(config: Settings) 
     found = outputs[0].envelope.payload
     assert isinstance(found, FaceSearched)
     assert found.gallery == "nowhere" and found.candidates == [] and found.gallery_size == 0
+
+
+async def test_a_snapshot_settles_what_was_written_since_the_last_one(tmp_path: Path) -> None:
+    from streams.replica_state import ReplicaState
+
+    index = registry.create("faiss-flat", dim=512, model_id="m")
+    rows = np.random.default_rng(0).standard_normal((20_000, 512)).astype(np.float32)
+    index.add([f"f{i}" for i in range(20_000)], [f"p{i}" for i in range(20_000)], rows)
+    state = ReplicaState(index=index, applied={0: 20_000}, target={0: 20_000})
+    snapshots = Snapshotter(state, tmp_path / "snap", "topic")
+    assert index._settled == 0  # type: ignore[attr-defined]
+    assert await snapshots.snapshot()
+    snapshots.close()
+    assert index._settled > 0  # type: ignore[attr-defined]
