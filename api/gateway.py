@@ -58,7 +58,7 @@ class KafkaGateway:
         # aiokafka clients bind to the running loop: create them inside it.
         self.producer: AIOKafkaProducer = make_producer(self.settings)
         self.consumer: AIOKafkaConsumer = make_consumer(
-            self.settings, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50
+            self.settings, group_id=None, auto_offset_reset="latest"
         )
         await self.producer.start()
         await self.consumer.start()
