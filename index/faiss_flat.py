@@ -95,10 +95,8 @@ class FaissFlatIndex(LabelledIndex):
             self._count = last
 
     def _search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, rows = top_k(queries, self._rows[: self._count], k)
-        if k <= self._count:  # every slot of every heap filled: no -1 to keep
-            return scores, self._labels[rows]
-        return scores, np.where(rows >= 0, self._labels[np.maximum(rows, 0)], -1)
+        scores, rows = top_k(queries, self._rows[: self._count], k)  # k <= _count: every slot filled
+        return scores, self._labels[rows]
 
     def _reset_vectors(self) -> None:
         self._rows = np.empty((0, self.dim), dtype=np.float32)
