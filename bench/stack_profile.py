@@ -24,6 +24,9 @@ MODEL_FRAMES = ("onnxruntime_inference_collection.py", "YuNetDetector._run")
 # What the time outside the model is, by the leaf frame's function or file (first match wins).
 CATEGORIES = (
     ("waiting (event loop, idle threads)", ("selectors.py:", "Condition.wait", "thread.py:81")),
+    # uvloop runs its loop in C: a sample there has the Python frame that started the loop as
+    # its leaf, whether the loop was polling idle, writing to a socket or scheduling callbacks.
+    ("uvloop (in C: polling, idle or not, and its callbacks)", ("asyncio/runners.py:", "mode/worker.py:")),
     ("image decode", ("PIL/", "engine/decode.py")),
     ("model pre/post-processing", ("engine/",)),
     ("socket writes and reads", ("selector_events.py",)),
