@@ -12,8 +12,9 @@ maps advised ``MADV_NOHUGEPAGE``; small ones stay ordinary arrays.
 Once written, such an array can be moved into huge pages off the serial path (``settle``): a
 flat search streams every row per query, and over 100k faces (200 MB) a matmul over huge pages
 ran ~5% faster than over small ones here, enough to be ahead of numpy's own (huge-page) array
-instead of level with it. The copy costs ~3 ms per MiB on this VM, so it is done by a
-background thread (the replica's snapshot writer), paced like its I/O (``index.pacing``).
+instead of level with it. The copy took 0.4-3 ms per MiB on this VM (the more, the fresher
+the memory), so it is done by a background thread (the replica's snapshot writer), paced like
+its I/O (``index.pacing``).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class Snapshotter:
         log.info("snapshot_written", offsets=offsets, frozen=view is not None)
         indexes = [held.index for held in state.galleries.values() if isinstance(held.index, LabelledIndex)]
         settled = await asyncio.get_running_loop().run_in_executor(self._writer, _settle_paced, indexes)
-        log.info("indexes_settled", bytes=settled)
+        log.info("indexes_settled", settled_bytes=settled)
         return True
 
     def write_now(self) -> None:
