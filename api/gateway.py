@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +25,29 @@ from schemas.envelope import Envelope, EnvelopeHead, Header, envelope_of
 @dataclass
 class _Awaiting:
     """Replies expected for one correlation id: one per enrolled image, one per shard for an
-    identify; a reply that `final` accepts (a failure) ends the wait early."""
+    identify; a reply that `final` accepts (a failure) ends the wait early.
+
+    Delivery is at least once: a worker or replica that dies before committing does its last
+    records again, and answers them again. With `identity`, a reply that names an answer
+    already received is dropped, so that a repeat never stands in for one still missing."""
 
     expected: int
     final: Callable[[bytes], bool] | None = None
     # Replies may announce that more are coming (one per face under the `all` policy).
     expected_from: Callable[[bytes], int] | None = None
+    identity: Callable[[bytes], Hashable] | None = None
     replies: list[bytes] = field(default_factory=list)
+    seen: set[Hashable] = field(default_factory=set)
     done: asyncio.Future[list[bytes]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
     def add(self, value: bytes) -> None:
+        if self.identity is not None:
+            answer = self.identity(value)
+            if answer in self.seen:
+                return
+            self.seen.add(answer)
         self.replies.append(value)
         if self.expected_from is not None:
             self.expected = max(self.expected, self.expected_from(value))
@@ -96,16 +107,20 @@ class KafkaGateway:
         expected: int | None = None,
         final: Callable[[bytes], bool] | None = None,
         expected_from: Callable[[bytes], int] | None = None,
+        identity: Callable[[bytes], Hashable] | None = None,
         partial_ok: bool = False,
     ) -> list[bytes]:
         """Publish commands (key, envelope) and wait for `expected` replies (default: one per
-        command). With `partial_ok`, a timeout returns the replies that did arrive, if any."""
+        command), distinct by `identity` where given (`_Awaiting`). With `partial_ok`, a timeout
+        returns the replies that did arrive, if any."""
         if len(self.awaiting) >= self.settings.max_in_flight:
             # Refuse rather than queue without bound: the caller may retry later.
             raise FacestreamError(
                 ErrorCode.UNAVAILABLE, f"{len(self.awaiting)} requests already in flight; retry later"
             )
-        awaiting = _Awaiting(expected=expected or len(commands), final=final, expected_from=expected_from)
+        awaiting = _Awaiting(
+            expected=expected or len(commands), final=final, expected_from=expected_from, identity=identity
+        )
         self.awaiting[correlation_id] = awaiting
         try:
             await self.publish(topic, commands)

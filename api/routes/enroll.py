@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, File, Path, Query, UploadFile
@@ -98,7 +99,7 @@ async def enroll(
     model = ""
     if commands:
         replies = await gateway.request(
-            settings.topics.enroll_requests, commands, correlation_id=enrollment_id
+            settings.topics.enroll_requests, commands, correlation_id=enrollment_id, identity=_image_of
         )
         outcomes = sorted(
             (parse_reply(r, ImageEnrolled).payload for r in replies), key=lambda o: o.image_index
@@ -163,6 +164,14 @@ async def enroll(
         rejected=rejected,
         offsets=_highest_offsets(accepted),
     )
+
+
+def _image_of(reply: bytes) -> int:
+    """Which image of the enrollment a reply is the outcome of."""
+    try:
+        return int(json.loads(reply)["payload"]["image_index"])
+    except (ValueError, KeyError, TypeError):
+        return -1
 
 
 def _highest_offsets(accepted: list[AcceptedImage]) -> dict[int, int]:

@@ -101,6 +101,7 @@ async def identify(
         expected=len(shards),
         final=_is_failure,
         expected_from=lambda reply: len(shards) * _face_count(reply),
+        identity=_answer_of,
         partial_ok=True,
     )
     results = [parse_reply(r, FaceSearched, IdentifyFailed).payload for r in replies]
@@ -177,6 +178,15 @@ def _face_count(reply: bytes) -> int:
         return int(json.loads(reply)["payload"].get("face_count", 1))
     except (ValueError, KeyError, TypeError, AttributeError):
         return 1
+
+
+def _answer_of(reply: bytes) -> tuple[str, int]:
+    """Which shard's answer for which face a reply is (a failure: the request's only answer)."""
+    try:
+        payload = json.loads(reply)["payload"]
+        return str(payload.get("shard", "")), int(payload.get("face_index", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "", 0
 
 
 def _is_failure(reply: bytes) -> bool:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.erasure_ledger import ErasureLedger
+from api.gateway import _Awaiting
 from api.replicas import ReplicaTracker
 from core.errors import FacestreamError
 from core.galleries import Gallery, face_id_for
@@ -81,6 +82,7 @@ class FakeGateway:
         self.gallery = gallery
         self.error: FacestreamError | None = None
         self.requests: list[tuple[str, list[tuple[str, Envelope[Any]]], str]] = []
+        self.options: list[dict[str, Any]] = []  # what each request passed beyond the above
         self.published: list[tuple[str, str, Envelope[Any]]] = []
         self.galleries: FakeCatalog | None = None  # fed what is published on the galleries topic
 
@@ -95,15 +97,30 @@ class FakeGateway:
         return [RecordMetadata(partition=0, offset=first + n) for n in range(len(commands))]
 
     async def request(
-        self, topic: str, commands: list[tuple[str, Envelope[Any]]], *, correlation_id: str, **_: Any
+        self,
+        topic: str,
+        commands: list[tuple[str, Envelope[Any]]],
+        *,
+        correlation_id: str,
+        expected: int | None = None,
+        partial_ok: bool = False,
+        **options: Any,
     ) -> list[bytes]:
+        """The replies go through the real gateway's wait, the first one twice: delivery is at
+        least once, and a repeat must not stand in for another reply."""
         self.requests.append((topic, commands, correlation_id))
+        self.options.append(options)
         if self.error is not None:
             raise self.error
         await asyncio.sleep(0)
-        return [
+        replies = [
             encode(Envelope.wrap(self._reply(e.payload), correlation_id=correlation_id)) for _, e in commands
         ]
+        waiting = _Awaiting(expected=expected or len(commands), **options)
+        for reply in [replies[0], *replies]:
+            if not waiting.done.done():
+                waiting.add(reply)
+        return waiting.done.result() if waiting.done.done() else waiting.replies
 
     def _reply(self, command: Any) -> Any:
         if isinstance(command, EnrollFace):
