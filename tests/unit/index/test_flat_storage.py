@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import blas_topk, create
+from index import blas_topk, create, faiss_flat
 from index._topk_heap import push_block, sort_heaps
 from index.faiss_flat import VECTORS_FILE, FaissFlatIndex
 from index.labelled import LabelledIndex
@@ -162,3 +162,13 @@ def test_a_loaded_index_is_never_settled(rng: np.random.Generator, tmp_path: Pat
     index.save(tmp_path / "saved")
     loaded = FaissFlatIndex.load(tmp_path / "saved")
     assert loaded.settle() == 0  # its rows are the file's pages, shared with the page cache
+
+
+def test_a_large_index_stays_in_small_pages(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(faiss_flat, "_SETTLE_MAX_BYTES", 30 << 20)
+    index = FaissFlatIndex(dim=512, model_id=MODEL)
+    faces, persons, vectors = gallery(rng, 20_000, dim=512)  # 40 MB of rows
+    index.add(faces, persons, vectors)
+    assert index.settle() == 0
