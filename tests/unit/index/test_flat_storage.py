@@ -155,15 +155,6 @@ def test_settling_goes_on_from_where_it_stopped_and_restarts_with_a_new_array(
     assert index.search(vectors[-2:-1], 1)[0][0].face_id == faces[-2]
 
 
-def test_a_loaded_index_is_never_settled(rng: np.random.Generator, tmp_path: Path) -> None:
-    index = FaissFlatIndex(dim=512, model_id=MODEL)
-    faces, persons, vectors = gallery(rng, 20_000, dim=512)
-    index.add(faces, persons, vectors)
-    index.save(tmp_path / "saved")
-    loaded = FaissFlatIndex.load(tmp_path / "saved")
-    assert loaded.settle() == 0  # its rows are the file's pages, shared with the page cache
-
-
 def test_a_large_index_stays_in_small_pages(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
