@@ -32,9 +32,10 @@ _MIN_CAPACITY = 1024
 _WRITE_CHUNK = 16 << 20
 # Rows past this size stay in small pages. At 1M faces (2 GB) the scan was ahead of numpy's
 # huge-page array without settling (0.96-0.98x), while settling took 20-27 s beside a
-# replica's searches and held one of them 730 ms (bench/replica.py; the kernel copies each
-# huge page under the process's memory-map lock). At 100k (200 MB) it took 0.07-0.6 s and
-# turned 1.02-1.17x numpy into 0.94-0.95x.
+# replica's searches and held one of them 730 ms (bench/replica.py, 194 ms at most in a run
+# without settling; the collapse copying under the process's memory-map lock is my reading of
+# the kernel, not measured). At 100k (200 MB) it took 0.07-0.6 s and turned 1.02-1.17x numpy
+# into 0.94-0.95x.
 _SETTLE_MAX_BYTES = 512 << 20
 
 
