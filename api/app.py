@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from starlette.formparsers import MultiPartParser
 
 from api.auth import KeyRing, parse_api_keys
@@ -18,10 +16,10 @@ from api.errors import install_error_handlers
 from api.gateway import KafkaGateway
 from api.lag_monitor import LagMonitor
 from api.limits import BodySizeLimit
+from api.observe import Observe
 from api.ratelimit import RateLimiter
 from api.replicas import ReplicaTracker
 from api.routes import enroll, erasure, galleries, identify, ops, persons
-from core import tracing
 from core.gallery_catalog import GalleryCatalog
 from core.logging import get_logger
 from core.metrics import Metrics
@@ -97,25 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(erasure.receipts)
     app.include_router(ops.router)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        traceparent = tracing.continue_trace(request.headers.get(tracing.HEADER))
-        tracing.current.set(traceparent)
-        structlog.contextvars.bind_contextvars(trace_id=tracing.trace_id(traceparent))
-        try:
-            response = await call_next(request)
-        finally:
-            structlog.contextvars.unbind_contextvars("trace_id")
-        response.headers[tracing.HEADER] = traceparent
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics: Metrics = request.app.state.metrics
-        metrics.requests.labels(path, request.method, str(response.status_code)).inc()
-        metrics.request_latency.labels(path).observe(time.perf_counter() - started)
-        metrics.in_flight.set(request.app.state.gateway.in_flight)
-        return response
-
+    app.add_middleware(Observe)
     # Outermost: an oversized body is refused before anything else reads it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     # An upload over starlette's 1 MiB spools to a temporary file, and each of its ~64 KiB parts
