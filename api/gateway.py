@@ -8,15 +8,15 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel
 
 from core import tracing
 from core.consume import ConsumerStep
 from core.errors import ErrorCode, FacestreamError
-from core.kafka import encode, envelope_headers, key_bytes, make_consumer, make_producer, peek_head
+from core.kafka import encode, envelope_headers, key_bytes, make_consumer, peek_head
+from core.rd_producer import ProduceFailed, RdProducer
 from core.settings import Settings
 from core.topics import ensure_topics, reply_topic_spec
 from schemas.envelope import Envelope, EnvelopeHead, Header, envelope_of
@@ -66,8 +66,9 @@ class KafkaGateway:
 
     async def start(self) -> None:
         await ensure_topics(self.settings, [reply_topic_spec(self.settings)])
-        # aiokafka clients bind to the running loop: create them inside it.
-        self.producer: AIOKafkaProducer = make_producer(self.settings)
+        # Clients bind to the running loop: create them inside it. The producer is librdkafka's
+        # (core.rd_producer): a photo out and the audit record are on the answer's path.
+        self.producer = RdProducer(self.settings)
         self.consumer: AIOKafkaConsumer = make_consumer(
             self.settings, group_id=None, auto_offset_reset="latest"
         )
@@ -93,6 +94,9 @@ class KafkaGateway:
         await self.producer.stop()
         # The reply topic stays: requests still in flight may answer into it after a restart,
         # and its retention clears what nobody reads.
+
+    async def broker_reachable(self) -> bool:
+        return await self.producer.reachable(timeout_s=2.0)
 
     @property
     def in_flight(self) -> int:
@@ -151,7 +155,7 @@ class KafkaGateway:
                 )
                 futures.append(await self.producer.send(topic, value, key_bytes(key), headers=headers))
             return list(await asyncio.gather(*futures))
-        except KafkaError as exc:
+        except ProduceFailed as exc:
             raise FacestreamError(ErrorCode.UNAVAILABLE, f"broker unavailable: {exc}") from exc
 
     async def _deliver(self, records: list[ConsumerRecord[bytes, bytes]]) -> list[object]:

@@ -48,6 +48,28 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def librdkafka_client_config(settings: Settings) -> dict[str, str]:
+    """Bootstrap and security for a librdkafka client (confluent-kafka), as the strings it parses."""
+    config: dict[str, str] = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "security.protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config |= {
+            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            "sasl.username": settings.kafka_sasl_username,
+            "sasl.password": settings.kafka_sasl_password.get_secret_value(),
+        }
+    for key, path in (
+        ("ssl.ca.location", settings.kafka_ssl_cafile),
+        ("ssl.certificate.location", settings.kafka_ssl_certfile),
+        ("ssl.key.location", settings.kafka_ssl_keyfile),
+    ):
+        if path is not None:
+            config[key] = str(path)
+    return config
+
+
 def make_admin(settings: Settings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**client_options(settings))
 

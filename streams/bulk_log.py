@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from core import embedding_records
 from core.errors import ErrorCode, FacestreamError
+from core.kafka import librdkafka_client_config
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
 from streams.bulk_fold import RecordBatch
@@ -31,15 +32,14 @@ FOLD_RECORDS = 20_000  # records a rebuild folds at once (``next_many``): each s
 
 
 def librdkafka_config(settings: Settings) -> dict[str, str]:
-    """librdkafka's settings, as the strings it parses."""
-    config: dict[str, str] = {
-        "bootstrap.servers": settings.kafka_bootstrap,
+    """The bulk reader's librdkafka settings, as the strings it parses."""
+    return {
+        **librdkafka_client_config(settings),
         "group.id": f"{settings.topic_prefix}.bulk-reader",  # required; nothing is committed
         "enable.auto.commit": "false",
         "enable.partition.eof": "true",
         "auto.offset.reset": "earliest",  # a start compacted away: from the log start
         "isolation.level": "read_committed",
-        "security.protocol": settings.kafka_security_protocol,
         # Modest fetches: their buffers are reused instead of mapped and faulted in afresh each
         # time (1M records read: 107k page faults instead of 707k, 1.0 s of system time instead
         # of 2.3). Soft limits (KIP-74): a record larger than them still comes, alone.
@@ -47,20 +47,6 @@ def librdkafka_config(settings: Settings) -> dict[str, str]:
         "max.partition.fetch.bytes": str(4 << 20),
         "queued.max.messages.kbytes": str(256 << 10),
     }
-    if settings.kafka_security_protocol.startswith("SASL"):
-        config |= {
-            "sasl.mechanism": settings.kafka_sasl_mechanism,
-            "sasl.username": settings.kafka_sasl_username,
-            "sasl.password": settings.kafka_sasl_password.get_secret_value(),
-        }
-    for key, path in (
-        ("ssl.ca.location", settings.kafka_ssl_cafile),
-        ("ssl.certificate.location", settings.kafka_ssl_certfile),
-        ("ssl.key.location", settings.kafka_ssl_keyfile),
-    ):
-        if path is not None:
-            config[key] = str(path)
-    return config
 
 
 def partitions(settings: Settings, topic: str, *, attempts: int = 60, pause_s: float = 0.5) -> list[int]:

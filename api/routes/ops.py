@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import Permission, Principal
 from api.deps import GalleryDep, GatewayDep, MetricsDep, ReplicasDep, SettingsDep, permission
+from api.gateway import KafkaGateway
 from api.responses import AUTH_ERRORS
 from db import queries
 from db.session import ping
@@ -56,11 +57,10 @@ async def live() -> dict[str, bool]:
     return {"live": True}
 
 
-async def _broker_ok(gateway: object) -> bool:
-    client = gateway.producer.client  # type: ignore[attr-defined]
+async def _broker_ok(gateway: KafkaGateway) -> bool:
     try:
-        return bool(await asyncio.wait_for(client.fetch_all_metadata(), timeout=2.0))
-    except Exception:
+        return await asyncio.wait_for(gateway.broker_reachable(), timeout=3.0)
+    except TimeoutError:
         return False
 
 

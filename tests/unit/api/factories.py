@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,6 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **fields)  # type: ignore[call-arg]
 
 
-class FakeClient:
-    async def fetch_all_metadata(self) -> bool:
-        return True
-
-
-@dataclass
-class FakeProducer:
-    client: FakeClient = field(default_factory=FakeClient)
-
-
 @dataclass(frozen=True)
 class RecordMetadata:
     partition: int
@@ -77,7 +67,7 @@ class FakeGateway:
         self.started = True
         self.in_flight = 0
         self.reply_topic = "facestream.replies.v1.api-test"
-        self.producer = FakeProducer()
+        self.broker_up = True
         self.engine = DeterministicFakeEngine()
         self.gallery = gallery
         self.error: FacestreamError | None = None
@@ -85,6 +75,9 @@ class FakeGateway:
         self.options: list[dict[str, Any]] = []  # what each request passed beyond the above
         self.published: list[tuple[str, str, Envelope[Any]]] = []
         self.galleries: FakeCatalog | None = None  # fed what is published on the galleries topic
+
+    async def broker_reachable(self) -> bool:
+        return self.broker_up
 
     async def publish(self, topic: str, commands: list[tuple[str, Envelope[Any]]]) -> list[RecordMetadata]:
         if self.error is not None:

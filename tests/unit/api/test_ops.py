@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from tests.unit.api.factories import VIEWER, FakeReplicas, client, make_app, replica_status
+from tests.unit.api.factories import VIEWER, FakeGateway, FakeReplicas, client, make_app, replica_status
 
 
 def test_metrics_is_prometheus_text(app: FastAPI) -> None:
@@ -50,6 +50,15 @@ def test_health_without_replicas_is_503(tmp_path: Path) -> None:
     body = response.json()
     assert body["status"] == "unavailable" and body["checks"]["replicas"] is False
     assert body["detail"]["replicas"] == "0 ready of 1 live"
+
+
+def test_health_without_the_broker_is_503(tmp_path: Path) -> None:
+    gateway = FakeGateway()
+    gateway.broker_up = False
+    response = client(make_app(tmp_path, gateway=gateway), key=None).get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["checks"]["broker"] is False
 
 
 def test_health_live(app: FastAPI) -> None:

@@ -1,0 +1,107 @@
+"""The facade's librdkafka producer against the real broker: every record acknowledged with
+where it landed, readable as sent; failures are `ProduceFailed`, never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from core.rd_producer import ProduceFailed, RdProducer
+from core.settings import Settings
+
+pytestmark = [pytest.mark.kafka]
+
+
+@pytest.fixture
+async def topic(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=f"testrdprod{uuid.uuid4().hex[:6]}",
+        index_dir=tmp_path,
+    )
+    name = f"{settings.topic_prefix}.records"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+        yield settings, name
+        await admin.delete_topics([name])
+    finally:
+        await admin.close()
+
+
+async def _read(settings: Settings, topic: str, count: int) -> list[tuple[int, int, bytes, bytes, list]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found = []
+    try:
+        async with asyncio.timeout(30):
+            while len(found) < count:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    found += [(r.partition, r.offset, r.key, r.value, list(r.headers)) for r in records]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_records_are_acknowledged_where_they_landed(topic: tuple[Settings, str]) -> None:
+    settings, name = topic
+    producer = RdProducer(settings)
+    await producer.start()
+    try:
+        assert await producer.reachable()
+        photo = bytes(range(256)) * 600  # a photo's size, every byte value
+        sent = [(f"k{n}".encode(), photo + bytes([n]), [("n", str(n).encode())]) for n in range(20)]
+        acks = await asyncio.gather(*[await producer.send(name, v, k, headers=h) for k, v, h in sent])
+    finally:
+        await producer.stop()
+    assert len({(a.partition, a.offset) for a in acks}) == 20
+    read = {(p, o): (k, v, h) for p, o, k, v, h in await _read(settings, name, 20)}
+    assert len(read) == 20  # no duplicate on the log
+    for (key, value, headers), ack in zip(sent, acks, strict=True):
+        assert ack.topic == name
+        assert read[(ack.partition, ack.offset)] == (key, value, headers)
+
+
+async def test_a_record_over_the_limit_fails(topic: tuple[Settings, str]) -> None:
+    settings, name = topic
+    producer = RdProducer(settings)
+    await producer.start()
+    try:
+        oversized = b"x" * (settings.max_message_bytes + 1)
+        with pytest.raises(ProduceFailed, match=r"too large|Size"):
+            await asyncio.wait_for(await producer.send(name, oversized), timeout=15)
+    finally:
+        await producer.stop()
+
+
+async def test_no_broker_fails_to_start_within_its_timeout(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka_bootstrap="127.0.0.1:9",  # discard port: nothing listens
+        index_dir=tmp_path,
+    )
+    producer = RdProducer(settings)
+    with pytest.raises(ProduceFailed):
+        await asyncio.wait_for(producer.start(timeout_s=1.0), timeout=15)
+
+
+async def test_a_record_that_cannot_be_delivered_fails_its_future(topic: tuple[Settings, str]) -> None:
+    settings, name = topic
+    producer = RdProducer(settings.model_copy(update={"reply_timeout_s": 2.0}))
+    await producer.start()
+    try:
+        acked = await producer.send(f"{name}-missing", b"nobody")  # the broker does not create topics
+        with pytest.raises(ProduceFailed):
+            await asyncio.wait_for(acked, timeout=20)
+    finally:
+        await producer.stop(timeout_s=1.0)
