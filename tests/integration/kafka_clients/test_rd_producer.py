@@ -37,12 +37,15 @@ async def topic(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[Set
         await admin.close()
 
 
-async def _read(settings: Settings, topic: str, count: int) -> list[tuple[int, int, bytes, bytes, list]]:
+Read = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+async def _read(settings: Settings, topic: str, count: int) -> list[Read]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
     )
     await consumer.start()
-    found = []
+    found: list[Read] = []
     try:
         async with asyncio.timeout(30):
             while len(found) < count:
