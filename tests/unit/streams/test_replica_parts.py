@@ -200,3 +200,30 @@ async def test_a_snapshot_settles_what_was_written_since_the_last_one(tmp_path: 
     assert await snapshots.snapshot()
     snapshots.close()
     assert index._settled > 0  # type: ignore[attr-defined]
+
+
+async def test_a_small_search_runs_on_the_loop_and_a_large_one_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams import replica_state
+    from streams.replica_state import ReplicaState
+
+    index = registry.create("faiss-flat", dim=8, model_id="m")
+    rng = np.random.default_rng(0)
+    index.add([f"f{i}" for i in range(100)], [f"p{i}" for i in range(100)], rng.standard_normal((100, 8)))
+    state = ReplicaState(index=index, applied={0: 100}, target={0: 100})
+    threads: list[str] = []
+    search_persons = replica_state.search_persons
+
+    def spying_search(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return search_persons(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(replica_state, "search_persons", spying_search)
+    probe = rng.standard_normal((1, 8)).astype(np.float32)
+    small = await state.search(probe, 3)
+    monkeypatch.setattr(replica_state, "INLINE_SEARCH_SCORES", 99)  # 100 faces x 1 query: over
+    large = await state.search(probe, 3)
+    assert threads[0] == threading.current_thread().name
+    assert threads[1] != threading.current_thread().name
+    assert small.matches == large.matches and small.gallery_size == large.gallery_size == 100
