@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from core.rd_producer import ProduceFailed, RdProducer
 from core.settings import Settings
+from tests.fixtures.topics import scratch_topic
 
 pytestmark = [pytest.mark.kafka]
 
@@ -26,15 +26,8 @@ async def topic(kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[Set
         topic_prefix=f"testrdprod{uuid.uuid4().hex[:6]}",
         index_dir=tmp_path,
     )
-    name = f"{settings.topic_prefix}.records"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+    async with scratch_topic(settings.kafka_bootstrap, f"{settings.topic_prefix}.records", 2) as name:
         yield settings, name
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
 
 
 Read = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes]]]

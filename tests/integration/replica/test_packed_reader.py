@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from core import embedding_records
 from core.errors import ErrorCode, FacestreamError
 from core.settings import Settings
 from streams._packed_consumer import PackedConsumer
 from streams.bulk_log import cut_ends, join, librdkafka_config, partitions, read_cut
+from tests.fixtures.topics import scratch_topic
 
 pytestmark = [pytest.mark.kafka]
 
@@ -32,15 +32,8 @@ async def topic(tmp_path: Path) -> AsyncIterator[tuple[Settings, str]]:
         topic_prefix=f"testpacked{uuid.uuid4().hex[:6]}",
         index_dir=tmp_path,
     )
-    name = f"{settings.topic_prefix}.records"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+    async with scratch_topic(settings.kafka_bootstrap, f"{settings.topic_prefix}.records", 2) as name:
         yield settings, name
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
 
 
 async def _write(settings: Settings, topic: str) -> dict[int, list[Written]]:
