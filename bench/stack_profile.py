@@ -23,14 +23,18 @@ MODEL_FRAMES = ("onnxruntime_inference_collection.py", "YuNetDetector._run")
 
 # What the time outside the model is, by the leaf frame's function or file (first match wins).
 CATEGORIES = (
-    ("waiting (event loop, idle threads)", ("selectors.py:", "Condition.wait", "thread.py:81")),
+    # librdkafka's poll waits in C with the GIL released: an idle delivery thread, not work.
+    (
+        "waiting (event loop, idle threads)",
+        ("selectors.py:", "Condition.wait", "thread.py:81", "RdProducer._serve"),
+    ),
     # uvloop runs its loop in C: a sample there has the Python frame that started the loop as
     # its leaf, whether the loop was polling idle, writing to a socket or scheduling callbacks.
     ("uvloop (in C: polling, idle or not, and its callbacks)", ("asyncio/runners.py:", "mode/worker.py:")),
     ("image decode", ("PIL/", "engine/decode.py")),
     ("model pre/post-processing", ("engine/",)),
     ("socket writes and reads", ("selector_events.py",)),
-    ("Kafka clients", ("aiokafka/", "faust/", "mode/", "kafka/")),
+    ("Kafka clients", ("aiokafka/", "faust/", "mode/", "kafka/", "core/rd_producer.py")),
     ("asyncio, anyio, thread handoffs", ("asyncio/", "anyio/", "threading.py", "concurrent/futures/")),
     ("JSON, pydantic, records", ("pydantic", "json", "core/kafka.py", "_records.py", "schemas/")),
     ("HTTP (uvicorn, starlette, multipart)", ("uvicorn/", "starlette/", "fastapi/", "multipart", "h11/")),
