@@ -307,8 +307,8 @@ def main() -> None:
         "faces_searched": {"stack_gallery": gallery_size, "in_process_index": len(baseline_work.index)},
         "ratio_p50": round(pipeline["p50_ms"] / baseline["p50_ms"], 2),
         "ratio_p95": round(pipeline["p95_ms"] / baseline["p95_ms"], 2),
-        # The same probe in the same turn, request by request: less of the run-to-run noise of
-        # two p50s, each of which may fall on a different probe.
+        # The same probe in the same turn, request by request: unlike two p50s, it does not
+        # depend on which probe each one falls on.
         "ratio_p50_paired": round(
             statistics.median(p / b for p, b in zip(latencies, in_process, strict=True)), 2
         ),

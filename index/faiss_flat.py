@@ -34,8 +34,8 @@ _WRITE_CHUNK = 16 << 20
 # huge-page array without settling (0.96-0.98x), while settling took 20-27 s beside a
 # replica's searches and held one of them 730 ms (bench/replica.py, 194 ms at most in a run
 # without settling; the collapse copying under the process's memory-map lock is my reading of
-# the kernel, not measured). At 100k (200 MB) it took 0.07-0.6 s and turned 1.02-1.17x numpy
-# into 0.94-0.95x.
+# the kernel, not measured). At 100k (200 MB) it took 0.07-0.13 s in the bench runs and turned
+# 1.02-1.17x numpy into 0.94-0.95x.
 _SETTLE_MAX_BYTES = 512 << 20
 
 
