@@ -67,8 +67,10 @@ class KafkaGateway:
     async def start(self) -> None:
         await ensure_topics(self.settings, [reply_topic_spec(self.settings)])
         # Clients bind to the running loop: create them inside it. The producer is librdkafka's
-        # (core.rd_producer): a photo out and the audit record are on the answer's path.
-        self.producer = RdProducer(self.settings)
+        # (core.rd_producer): a photo out and the audit record are on the answer's path. A
+        # record waits for its ack as long as a request waits for its replies, then fails (503):
+        # it is not retried behind the caller's back for minutes.
+        self.producer = RdProducer(self.settings, delivery_timeout_s=self.settings.reply_timeout_s)
         self.consumer: AIOKafkaConsumer = make_consumer(
             self.settings, group_id=None, auto_offset_reset="latest"
         )

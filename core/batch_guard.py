@@ -27,18 +27,21 @@ from aiokafka.errors import (
 
 from core.errors import ErrorCode, FacestreamError
 from core.logging import get_logger
+from core.rd_producer import ProduceFailed, RecordRefused
 
 log = get_logger(__name__)
 
 RETRIES = 3
 MAX_BACKOFF_S = 10.0
-BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError,)
+# aiokafka's (the consumers) and librdkafka's (`core.rd_producer`, the producers on the path).
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KafkaError, ProduceFailed)
 # Broker errors that no retry mends: outputs the broker will never take. They fail like any
 # other error (and end as dead letters), or the partition would stall behind them for good.
 REFUSED: tuple[type[BaseException], ...] = (
     MessageSizeTooLargeError,
     RecordListTooLargeError,
     RecordTooLargeError,
+    RecordRefused,
 )
 
 T = TypeVar("T")
@@ -72,7 +75,7 @@ async def until_done(call: Callable[[], Awaitable[T]], *, stage: str, what: str)
     while True:
         try:
             return await call()
-        except KafkaError as exc:
+        except BROKER_ERRORS as exc:
             delay = next(delays)
             log.warning("broker_retry", stage=stage, call=what, error=repr(exc), backoff_s=delay)
         await asyncio.sleep(delay)

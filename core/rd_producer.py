@@ -1,10 +1,11 @@
-"""librdkafka's producer (confluent-kafka) behind the asyncio interface the facade needs.
+"""librdkafka's producer (confluent-kafka) behind aiokafka's asyncio `send`.
 
-Why not aiokafka here: the facade's records are on a client's critical path, a photo out and
-the audit record before the answer. In one uvloop process on this 2-core host, a 150 KB
-record produced -> consumed (by aiokafka) took 3.05 ms p50 from librdkafka's producer against 4.59 ms from
-aiokafka's, a 200-byte one 2.49 against 3.17, and an acks=all round trip 1.2 against 1.6 ms
-(`bench/hops.py` shows where those hops sit in an identify). Building and framing the
+Every record on an identify's or an enroll's way to its answer goes out through it: the
+facade's photo and audit record, the workers' queries, embeddings and replies, the replicas'
+answers. Why not aiokafka there: in one uvloop process on this 2-core host, a 150 KB record
+produced -> consumed (by aiokafka) took 3.05 ms p50 from librdkafka's producer against 4.59 ms
+from aiokafka's, a 200-byte one 2.49 against 3.17, and an acks=all round trip 1.2 against
+1.6 ms (`bench/hops.py` shows where those hops sit in an identify). Building and framing the
 request happens in librdkafka's C threads instead of the event loop.
 
 `send` enqueues and returns a future of the ack, as aiokafka's does: sends in a row are
@@ -30,7 +31,19 @@ QUEUE_FULL_PAUSE_S = 0.005  # librdkafka's local queue is full: let deliveries d
 
 
 class ProduceFailed(Exception):
-    """A record was not acknowledged (librdkafka gave up, or refused it at once)."""
+    """A record was not acknowledged: the broker was away or slow until the record's delivery
+    timeout. Transient: the same record may be sent again."""
+
+
+class RecordRefused(ProduceFailed):
+    """A record no broker will ever take (too large, malformed): sending it again cannot help."""
+
+
+# librdkafka's codes for records refused for what they are, not for the broker's state: as
+# aiokafka's MessageSizeTooLarge, RecordListTooLarge and RecordTooLarge (`core.batch_guard`).
+_REFUSED_CODES = frozenset(
+    {KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD}
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,7 @@ class Delivered:
     offset: int
 
 
-def producer_config(settings: Settings) -> dict[str, str]:
+def producer_config(settings: Settings, delivery_timeout_s: float) -> dict[str, str]:
     """Idempotent, acks=all, as every producer of the project; no linger by default."""
     return {
         **librdkafka_client_config(settings),
@@ -48,15 +61,16 @@ def producer_config(settings: Settings) -> dict[str, str]:
         "acks": "all",
         "linger.ms": str(settings.kafka_linger_ms),
         "message.max.bytes": str(settings.max_message_bytes),
-        # As long as a request may wait for its replies: a record not acknowledged by then fails
-        # its request (503), it is not retried behind the caller's back for minutes.
-        "message.timeout.ms": str(int(settings.reply_timeout_s * 1000)),
+        # librdkafka retries a record (in order, without duplicates) until this; then its future
+        # fails with ProduceFailed and the caller decides: the facade answers 503, a stream
+        # processor retries its batch (`core.batch_guard`).
+        "message.timeout.ms": str(int(delivery_timeout_s * 1000)),
     }
 
 
 class RdProducer:
-    def __init__(self, settings: Settings) -> None:
-        self.config = producer_config(settings)
+    def __init__(self, settings: Settings, *, delivery_timeout_s: float) -> None:
+        self.config = producer_config(settings, delivery_timeout_s)
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -96,9 +110,14 @@ class RdProducer:
         return True
 
     async def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: RawHeaders | None = None
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: RawHeaders | None = None,
     ) -> asyncio.Future[Delivered]:
-        """Enqueues the record; the future is its acknowledgement."""
+        """Enqueues the record (a null value: a tombstone); the future is its acknowledgement."""
         if self._producer is None or self._loop is None:
             raise ProduceFailed("the producer is not started")
         acked: asyncio.Future[Delivered] = self._loop.create_future()
@@ -116,7 +135,17 @@ class RdProducer:
             except BufferError:
                 await asyncio.sleep(QUEUE_FULL_PAUSE_S)
             except KafkaException as exc:
-                raise ProduceFailed(str(exc.args[0] if exc.args else exc)) from exc
+                raise _failure(exc.args[0] if exc.args else None, str(exc)) from exc
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: RawHeaders | None = None,
+    ) -> Delivered:
+        return await (await self.send(topic, value, key, headers=headers))
 
     def _serve(self) -> None:
         producer = self._producer
@@ -128,6 +157,11 @@ def _settle(acked: asyncio.Future[Delivered], error: KafkaError | None, message:
     if acked.done():
         return
     if error is not None:
-        acked.set_exception(ProduceFailed(error.str()))
+        acked.set_exception(_failure(error, error.str()))
     else:
         acked.set_result(Delivered(message.topic(), message.partition(), message.offset()))
+
+
+def _failure(error: KafkaError | None, text: str) -> ProduceFailed:
+    refused = isinstance(error, KafkaError) and error.code() in _REFUSED_CODES
+    return (RecordRefused if refused else ProduceFailed)(text)

@@ -27,7 +27,7 @@ from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
 from streams.image_stage import observe_timings, parse_messages
 from streams.log_ends import KafkaLogEnds, LogEnds
-from streams.producing import FaustSender, send_all
+from streams.producing import send_all, stream_producer
 from streams.reply_topics import ReplyTopics
 from streams.warm_up import warm_up
 
@@ -195,8 +195,14 @@ def _is_erasure(message: Any) -> bool:
 def build_enroll_app(settings: Settings, engine: Engines, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "enroll")
     catalog = GalleryCatalog(settings)
-    processor = EnrollProcessor(
-        settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
+    producer = stream_producer(settings)
+    processor = EnrollProcessor(settings, engine, metrics, producer, galleries=catalog.lookup)
+    micro_batch_agent(
+        app,
+        settings,
+        topic=settings.topics.enroll_requests,
+        stage="enroll",
+        worker=processor,
+        producer=producer,
     )
-    micro_batch_agent(app, settings, topic=settings.topics.enroll_requests, stage="enroll", worker=processor)
     return app

@@ -15,7 +15,7 @@ from core.logging import get_logger
 from core.settings import Settings
 from schemas.envelope import Header
 from streams.handlers.dead_letter import dead_letter_for
-from streams.producing import FaustSender, send_all
+from streams.producing import Producer, send_all
 from streams.ready_batches import ready_batches
 
 log = get_logger(__name__)
@@ -86,36 +86,41 @@ def micro_batch_agent(
     topic: str,
     stage: str,
     worker: Worker,
+    producer: Producer,
 ) -> None:
     """One faust agent on `topic` that hands the worker's `process` micro-batches of raw records
     (a lone record at once, what is waiting behind it as one batch: `streams.ready_batches`),
     and acknowledges a batch (its offsets may then be committed) only once it was processed or
-    dead-lettered: never on a failure (`core.batch_guard`). The worker's `warm` is awaited when
-    the agent starts, before its first batch."""
+    dead-lettered: never on a failure (`core.batch_guard`). The worker's outputs and the dead
+    letters go out through `producer`, which runs as long as the agent. The worker's
+    `warm` is awaited when the agent starts, before its first batch."""
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
-    sender = FaustSender(app.producer)
 
     async def dead_letters(messages: Sequence[Any], error: FacestreamError) -> None:
         await send_all(
-            sender, [dead_letter_for(m, error, stage=stage, topics=settings.topics) for m in messages]
+            producer, [dead_letter_for(m, error, stage=stage, topics=settings.topics) for m in messages]
         )
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        await worker.warm()
-        # Acks are ours (`noack`): a batch is acknowledged once processed or dead-lettered.
-        # Not faust's `take(max, within)`: it waits out its window even for a lone record.
-        batches = ready_batches(
-            stream.noack().events(),  # type: ignore[attr-defined]
-            waiting=lambda: not stream.channel.queue.empty(),  # type: ignore[attr-defined]
-            max_size=settings.batch_max_size,
-            linger_s=settings.batch_max_wait_s,
-        )
-        async for events in batches:
-            messages = [event.message for event in events]
-            log_taken(stage, messages)
-            await run_guarded(worker.process, messages, stage=stage, dead_letters=dead_letters)
-            for event in events:
-                await stream.ack(event)
+        await producer.start()
+        try:
+            await worker.warm()
+            # Acks are ours (`noack`): a batch is acknowledged once processed or dead-lettered.
+            # Not faust's `take(max, within)`: it waits out its window even for a lone record.
+            batches = ready_batches(
+                stream.noack().events(),  # type: ignore[attr-defined]
+                waiting=lambda: not stream.channel.queue.empty(),  # type: ignore[attr-defined]
+                max_size=settings.batch_max_size,
+                linger_s=settings.batch_max_wait_s,
+            )
+            async for events in batches:
+                messages = [event.message for event in events]
+                log_taken(stage, messages)
+                await run_guarded(worker.process, messages, stage=stage, dead_letters=dead_letters)
+                for event in events:
+                    await stream.ack(event)
+        finally:
+            await producer.stop()
 
     app.agent(source, name=f"{settings.topic_prefix}-{stage}")(agent)
 

@@ -23,7 +23,7 @@ from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import identify as handlers
 from streams.handlers.output import Output, traced
 from streams.image_stage import observe_timings, parse_messages
-from streams.producing import FaustSender, send_all
+from streams.producing import send_all, stream_producer
 from streams.reply_topics import ReplyTopics
 from streams.warm_up import warm_up
 
@@ -115,10 +115,14 @@ class IdentifyProcessor:
 def build_identify_app(settings: Settings, engine: Engines, metrics: Metrics) -> faust.App:
     app = make_faust_app(settings, "identify")
     catalog = GalleryCatalog(settings)
-    processor = IdentifyProcessor(
-        settings, engine, metrics, FaustSender(app.producer), galleries=catalog.lookup
-    )
+    producer = stream_producer(settings)
+    processor = IdentifyProcessor(settings, engine, metrics, producer, galleries=catalog.lookup)
     micro_batch_agent(
-        app, settings, topic=settings.topics.identify_requests, stage="identify", worker=processor
+        app,
+        settings,
+        topic=settings.topics.identify_requests,
+        stage="identify",
+        worker=processor,
+        producer=producer,
     )
     return app

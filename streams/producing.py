@@ -10,7 +10,8 @@ from typing import Any, Protocol
 from core.batch_guard import BROKER_ERRORS
 from core.consume import ConsumerStep, Handle, Source
 from core.kafka import encode, envelope_headers, key_bytes
-from core.settings import TopicNames
+from core.rd_producer import RdProducer
+from core.settings import Settings, TopicNames
 from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output
 
@@ -28,21 +29,25 @@ class Sender(Protocol):
     ) -> asyncio.Future[Any]: ...
 
 
-class FaustSender:
-    """faust's producer behind the aiokafka shape."""
+class Producer(Sender, Protocol):
+    """A sender with a lifetime: started before its first record, stopped (in-flight records
+    acknowledged first) after its last."""
 
-    def __init__(self, producer: Any) -> None:
-        self._producer = producer
+    async def start(self) -> None: ...
 
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        *,
-        headers: Any = None,
-    ) -> asyncio.Future[Any]:
-        return await self._producer.send(topic, key, value, None, None, headers)  # type: ignore[no-any-return]
+    async def stop(self) -> None: ...
+
+
+# A stream processor's record not acknowledged within this fails its batch, which
+# `core.batch_guard` retries for as long as the broker is away (librdkafka retries it in order,
+# without duplicates, until then).
+STREAM_DELIVERY_TIMEOUT_S = 60.0
+
+
+def stream_producer(settings: Settings) -> RdProducer:
+    """The producer of the workers and the replicas: librdkafka's, as the facade's
+    (`core.rd_producer` says why), since their records are on the way to an answer too."""
+    return RdProducer(settings, delivery_timeout_s=STREAM_DELIVERY_TIMEOUT_S)
 
 
 async def send_tombstones(sender: Sender, topic: str, keys: Sequence[str]) -> list[Any]:

@@ -17,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from core.errors import FacestreamError
 from core.gallery_catalog import GalleryCatalog
-from core.kafka import make_consumer, make_producer
+from core.kafka import make_consumer
 from core.metrics import Metrics
+from core.rd_producer import RdProducer
 from core.settings import Settings
 from engine.factory import model_info
 from engine.packs import get_pack
 from schemas.events import DEFAULT_GALLERY, ModelInfo, ReplicaStatus
+from streams.producing import stream_producer
 from streams.replica_galleries import GalleryKeeper
 from streams.replica_log import LogFollower, PackModels
 from streams.replica_serve import QueryServer
@@ -69,8 +71,8 @@ class IndexReplica:
         return self.publisher.status()
 
     async def run(self) -> None:
-        # aiokafka clients bind to the running loop: create them inside it.
-        producer: AIOKafkaProducer = make_producer(self.settings)
+        # Clients bind to the running loop: create them inside it.
+        producer = stream_producer(self.settings)
         log_consumer: AIOKafkaConsumer = make_consumer(self.settings, group_id=None)
         await producer.start()
         await log_consumer.start()
@@ -105,7 +107,7 @@ class IndexReplica:
             await asyncio.sleep(_GALLERY_CHECK_S)
             await self.catalog.refresh()
 
-    async def _shutdown(self, producer: AIOKafkaProducer, log_consumer: AIOKafkaConsumer) -> None:
+    async def _shutdown(self, producer: RdProducer, log_consumer: AIOKafkaConsumer) -> None:
         self.snapshots.close()  # a snapshot being written finishes first
         with contextlib.suppress(Exception):
             self.snapshots.write_now()

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from core.consume import positions
@@ -34,7 +34,7 @@ from streams.bulk_log import partitions
 from streams.handlers.dead_letter import dead_letter, dead_letter_for
 from streams.handlers.output import Output
 from streams.log_fold import PendingChanges
-from streams.producing import producing_step, send_all
+from streams.producing import Sender, producing_step, send_all
 from streams.replica_state import GalleryIndex, ReplicaState
 
 log = get_logger(__name__)
@@ -133,7 +133,7 @@ class LogFollower:
         state.restored_from = "snapshot"
         log.info("snapshot_loaded", sizes=state.sizes(), offsets=state.applied)
 
-    async def restore(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer | None = None) -> None:
+    async def restore(self, consumer: AIOKafkaConsumer, producer: Sender | None = None) -> None:
         """Load the snapshot, read the tail it does not cover in bulk (dead letters through
         ``producer``), and position ``consumer`` at the end of that read."""
         await asyncio.to_thread(self.load_snapshot)  # the loop goes on meanwhile (the catalog)
@@ -156,7 +156,7 @@ class LogFollower:
         self._announce_ready()
 
     async def read_in_bulk(
-        self, starts: dict[int, int], ends: dict[int, int], producer: AIOKafkaProducer | None = None
+        self, starts: dict[int, int], ends: dict[int, int], producer: Sender | None = None
     ) -> None:
         """Apply the records between ``starts`` and ``ends`` (the restore's tail), in bulk."""
         coming = sum(max(end - starts.get(p, 0), 0) for p, end in ends.items())
@@ -212,9 +212,7 @@ class LogFollower:
 
     # --- the live tail
 
-    async def run(
-        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, *, polled: Callable[[], None]
-    ) -> None:
+    async def run(self, consumer: AIOKafkaConsumer, producer: Sender, *, polled: Callable[[], None]) -> None:
         """Apply the log as it grows; ``polled`` after every poll, records or none."""
         step = producing_step(
             consumer,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from core.errors import ErrorCode, FacestreamError
@@ -28,7 +28,7 @@ from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
 from streams.handlers.search import answer
 from streams.log_fold import usable_vector
-from streams.producing import producing_step
+from streams.producing import Sender, producing_step
 from streams.replica_state import ReplicaState
 from streams.reply_topics import ReplyTopics
 
@@ -52,7 +52,7 @@ class QueryServer:
         self.replies = ReplyTopics(settings, metrics)
         self.consumer: AIOKafkaConsumer | None = None
 
-    async def run(self, producer: AIOKafkaProducer) -> None:
+    async def run(self, producer: Sender) -> None:
         """Join the query group once the index is caught up, then answer until cancelled."""
         await self.state.ready.wait()
         self.consumer = make_consumer(

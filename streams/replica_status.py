@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from core.metrics import Metrics
+from core.rd_producer import RdProducer
 from core.settings import Settings
 from schemas.envelope import Envelope
 from schemas.events import ReplicaStatus
@@ -40,7 +41,7 @@ class StatusPublisher:
             total_partitions=state.total_partitions,
         )
 
-    async def run(self, producer: AIOKafkaProducer, log_consumer: AIOKafkaConsumer) -> None:
+    async def run(self, producer: RdProducer, log_consumer: AIOKafkaConsumer) -> None:
         partitions: list[TopicPartition] = list(log_consumer.assignment())
         while True:
             ends = await log_consumer.end_offsets(partitions)
@@ -48,7 +49,7 @@ class StatusPublisher:
             await self.publish(producer)
             await asyncio.sleep(self.settings.status_interval_s)
 
-    async def publish(self, producer: AIOKafkaProducer) -> None:
+    async def publish(self, producer: RdProducer) -> None:
         envelope = Envelope.wrap(self.status(), correlation_id=self.settings.replica_id)
         await producer.send_and_wait(
             self.settings.topics.replica_status,
@@ -56,7 +57,7 @@ class StatusPublisher:
             self.settings.replica_id.encode(),
         )
 
-    async def leave(self, producer: AIOKafkaProducer) -> None:
+    async def leave(self, producer: RdProducer) -> None:
         """A tombstone: a replica that left cleanly is not counted as a stale member."""
         await producer.send_and_wait(
             self.settings.topics.replica_status, None, self.settings.replica_id.encode()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from core.rd_producer import ProduceFailed, RdProducer
+from core.rd_producer import ProduceFailed, RdProducer, RecordRefused
 from core.settings import Settings
 from tests.fixtures.topics import scratch_topic
 
@@ -54,7 +54,7 @@ async def _whole_log(settings: Settings, topic: str) -> list[Read]:
 
 async def test_records_are_acknowledged_where_they_landed(topic: tuple[Settings, str]) -> None:
     settings, name = topic
-    producer = RdProducer(settings)
+    producer = RdProducer(settings, delivery_timeout_s=30.0)
     await producer.start()
     try:
         assert await producer.reachable()
@@ -72,13 +72,26 @@ async def test_records_are_acknowledged_where_they_landed(topic: tuple[Settings,
         assert read[(ack.partition, ack.offset)] == (key, value, headers)
 
 
+async def test_a_tombstone_lands_as_a_null_value(topic: tuple[Settings, str]) -> None:
+    settings, name = topic
+    producer = RdProducer(settings, delivery_timeout_s=30.0)
+    await producer.start()
+    try:
+        ack = await producer.send_and_wait(name, None, b"gone")
+    finally:
+        await producer.stop()
+    assert [(p, o, k, v) for p, o, k, v, _ in await _whole_log(settings, name)] == [
+        (ack.partition, ack.offset, b"gone", None)
+    ]
+
+
 async def test_a_record_over_the_limit_fails(topic: tuple[Settings, str]) -> None:
     settings, name = topic
-    producer = RdProducer(settings)
+    producer = RdProducer(settings, delivery_timeout_s=30.0)
     await producer.start()
     try:
         oversized = b"x" * (settings.max_message_bytes + 1)
-        with pytest.raises(ProduceFailed, match=r"too large|Size"):
+        with pytest.raises(RecordRefused, match=r"too large|Size"):
             await asyncio.wait_for(await producer.send(name, oversized), timeout=15)
     finally:
         await producer.stop()
@@ -90,18 +103,19 @@ async def test_no_broker_fails_to_start_within_its_timeout(tmp_path: Path) -> No
         kafka_bootstrap="127.0.0.1:9",  # discard port: nothing listens
         index_dir=tmp_path,
     )
-    producer = RdProducer(settings)
+    producer = RdProducer(settings, delivery_timeout_s=30.0)
     with pytest.raises(ProduceFailed):
         await asyncio.wait_for(producer.start(timeout_s=1.0), timeout=15)
 
 
 async def test_a_record_that_cannot_be_delivered_fails_its_future(topic: tuple[Settings, str]) -> None:
     settings, name = topic
-    producer = RdProducer(settings.model_copy(update={"reply_timeout_s": 2.0}))
+    producer = RdProducer(settings, delivery_timeout_s=2.0)
     await producer.start()
     try:
         acked = await producer.send(f"{name}-missing", b"nobody")  # the broker does not create topics
-        with pytest.raises(ProduceFailed):
+        with pytest.raises(ProduceFailed) as failed:
             await asyncio.wait_for(acked, timeout=20)
+        assert not isinstance(failed.value, RecordRefused)  # the topic may yet appear: transient
     finally:
         await producer.stop(timeout_s=1.0)

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from core import batch_guard
 from core.errors import ErrorCode, FacestreamError
+from core.rd_producer import ProduceFailed, RecordRefused
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,11 @@ class Letters:
     async def __call__(self, messages: Sequence[Any], error: FacestreamError) -> None:
         if self.failures:
             self.failures -= 1
-            raise KafkaConnectionError()
+            raise (
+                KafkaConnectionError()
+                if self.failures % 2
+                else ProduceFailed("Local: Broker transport failure")
+            )
         self.sent += [(m, error) for m in messages]
 
 
@@ -63,8 +68,14 @@ async def test_success_runs_once() -> None:
     assert calls == [BATCH] and letters.sent == []
 
 
-async def test_broker_errors_are_retried_for_as_long_as_they_last() -> None:
-    process, calls = flaky([KafkaConnectionError() for _ in range(20)])
+# aiokafka's (the consumers') and librdkafka's (the producers', `core.rd_producer`).
+BROKER_AWAY = [KafkaConnectionError, lambda: ProduceFailed("Local: Message timed out")]
+REFUSED = [MessageSizeTooLargeError, lambda: RecordRefused("Broker: Message size too large")]
+
+
+@pytest.mark.parametrize("error", BROKER_AWAY)
+async def test_broker_errors_are_retried_for_as_long_as_they_last(error: Any) -> None:
+    process, calls = flaky([error() for _ in range(20)])
     letters = Letters()
     await batch_guard.run_guarded(process, BATCH, stage="enroll", dead_letters=letters)
     assert len(calls) == 21 and letters.sent == []
@@ -89,8 +100,11 @@ async def test_a_lone_failing_record_is_tried_retries_times_then_dead_lettered()
     assert [m for m, _ in letters.sent] == BATCH[:1]
 
 
-async def test_an_output_the_broker_refuses_for_its_size_ends_as_a_dead_letter_not_a_stall() -> None:
-    process, calls = flaky([MessageSizeTooLargeError() for _ in range(100)])
+@pytest.mark.parametrize("error", REFUSED)
+async def test_an_output_the_broker_refuses_for_its_size_ends_as_a_dead_letter_not_a_stall(
+    error: Any,
+) -> None:
+    process, calls = flaky([error() for _ in range(100)])
     letters = Letters()
     await batch_guard.run_guarded(process, BATCH[:1], stage="enroll", dead_letters=letters)
     assert len(calls) == batch_guard.RETRIES

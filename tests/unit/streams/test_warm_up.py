@@ -55,7 +55,7 @@ async def test_a_failure_to_warm_up_is_left_to_the_first_command() -> None:
     assert engine.calls == []
 
 
-async def test_a_worker_agent_warms_up_before_its_first_batch() -> None:
+async def test_a_worker_agent_starts_its_producer_warms_up_then_takes_batches_then_stops_it() -> None:
     settings = make_settings()
     app = make_faust_app(settings, "warm")
     order: list[object] = []
@@ -66,13 +66,20 @@ async def test_a_worker_agent_warms_up_before_its_first_batch() -> None:
     async def process(messages: Any) -> None:
         order.append(("batch", len(messages)))
 
+    async def start() -> None:
+        order.append("producer started")
+
+    async def stop() -> None:
+        order.append("producer stopped")
+
     worker = SimpleNamespace(process=process, warm=warm)
-    micro_batch_agent(app, settings, topic="warm-in", stage="warm", worker=worker)  # type: ignore[arg-type]
+    producer = SimpleNamespace(start=start, stop=stop)
+    micro_batch_agent(app, settings, topic="warm-in", stage="warm", worker=worker, producer=producer)  # type: ignore[arg-type]
     agent = next(iter(app.agents.values()))
     async with agent.test_context() as context:
         await context.put(b"command", key=b"k")
         for _ in range(100):
-            if len(order) == 2:
+            if len(order) == 3:
                 break
             await asyncio.sleep(0.01)
-    assert order == ["warm", ("batch", 1)]
+    assert order == ["producer started", "warm", ("batch", 1), "producer stopped"]
