@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 
+from api.routes import ops
 from tests.unit.api.factories import VIEWER, FakeGateway, FakeReplicas, client, make_app, replica_status
 
 
@@ -59,6 +62,31 @@ def test_health_without_the_broker_is_503(tmp_path: Path) -> None:
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable" and body["checks"]["broker"] is False
+
+
+def test_health_asks_the_database_and_the_broker_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each check waits (up to 2 s) for the other to have started: asked one after the other,
+    the first would give up and report its part down."""
+    started = {"database": asyncio.Event(), "broker": asyncio.Event()}
+
+    async def meet(me: str, other: str) -> bool:
+        started[me].set()
+        try:
+            await asyncio.wait_for(started[other].wait(), timeout=2.0)
+        except TimeoutError:
+            return False
+        return True
+
+    async def ping(engine: object, *, timeout_s: float) -> bool:
+        return await meet("database", "broker")
+
+    gateway = FakeGateway()
+    gateway.broker_reachable = lambda: meet("broker", "database")  # type: ignore[method-assign]
+    monkeypatch.setattr(ops, "ping", ping)
+    response = client(make_app(tmp_path, gateway=gateway), key=None).get("/health")
+    assert response.json()["checks"] == {"broker": True, "database": True, "replicas": True}
 
 
 def test_health_live(app: FastAPI) -> None:

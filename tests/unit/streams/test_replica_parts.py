@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -148,6 +149,32 @@ async def test_a_restarted_replica_restores_from_its_snapshot(config: Settings) 
     assert again.state.restored_from == "snapshot"
     assert again.state.applied == {0: 10} and len(again.state.index) == 10
     assert isinstance(again.state.index, registry.backend_class("faiss-flat"))
+
+
+async def test_a_stopping_replica_leaves_its_query_group_before_its_last_snapshot(
+    config: Settings,
+) -> None:
+    replica, _ = await _loaded_replica(config)
+    order: list[str] = []
+
+    async def server_stop() -> None:
+        order.append("left the query group")
+
+    async def leave(producer: object) -> None:
+        order.append("status tombstone")
+
+    def write_now() -> None:
+        order.append("snapshot")
+
+    async def stopped() -> None:
+        order.append("clients stopped")
+
+    replica.server.stop = server_stop  # type: ignore[method-assign]
+    replica.publisher.leave = leave  # type: ignore[method-assign]
+    replica.snapshots.write_now = write_now  # type: ignore[method-assign]
+    client = SimpleNamespace(stop=stopped)
+    await replica._shutdown(client, client)  # type: ignore[arg-type]
+    assert order == ["left the query group", "status tombstone", "snapshot"] + ["clients stopped"] * 2
 
 
 async def test_a_backend_that_cannot_freeze_is_saved_with_searches_held(tmp_path: Path) -> None:
