@@ -10,7 +10,6 @@ import faust
 
 from core.crypto import ImageCipher
 from core.errors import ErrorCode, FacestreamError
-from core.gallery_catalog import GalleryCatalog
 from core.kafka import decode, event_type, header_map
 from core.logging import get_logger
 from core.metrics import Metrics
@@ -19,7 +18,7 @@ from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import EnrollFace, ErasePerson
 from streams.engines import Engines, analyse_by_pack
-from streams.faust_app import make_faust_app, micro_batch_agent
+from streams.faust_app import worker_app
 from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import enroll as handlers
 from streams.handlers import erasure as erasure_handlers
@@ -27,7 +26,7 @@ from streams.handlers.dead_letter import dead_letter_for
 from streams.handlers.output import Output, traced
 from streams.image_stage import observe_timings, parse_messages
 from streams.log_ends import KafkaLogEnds, LogEnds
-from streams.producing import send_all, stream_producer
+from streams.producing import send_all
 from streams.reply_topics import ReplyTopics
 from streams.warm_up import warm_up
 
@@ -193,16 +192,11 @@ def _is_erasure(message: Any) -> bool:
 
 
 def build_enroll_app(settings: Settings, engine: Engines, metrics: Metrics) -> faust.App:
-    app = make_faust_app(settings, "enroll")
-    catalog = GalleryCatalog(settings)
-    producer = stream_producer(settings)
-    processor = EnrollProcessor(settings, engine, metrics, producer, galleries=catalog.lookup)
-    micro_batch_agent(
-        app,
+    return worker_app(
         settings,
-        topic=settings.topics.enroll_requests,
         stage="enroll",
-        worker=processor,
-        producer=producer,
+        topic=settings.topics.enroll_requests,
+        build=lambda producer, catalog: EnrollProcessor(
+            settings, engine, metrics, producer, galleries=catalog.lookup
+        ),
     )
-    return app

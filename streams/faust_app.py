@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import faust
 
 from core.batch_guard import run_guarded
 from core.errors import FacestreamError
+from core.gallery_catalog import GalleryCatalog
 from core.kafka import client_options, header_map
 from core.logging import get_logger
+from core.rd_producer import RdProducer
 from core.settings import Settings
 from schemas.envelope import Header
 from streams.handlers.dead_letter import dead_letter_for
-from streams.producing import Producer, send_all
+from streams.producing import Producer, send_all, stream_producer
 from streams.ready_batches import ready_batches
 
 log = get_logger(__name__)
@@ -77,6 +79,22 @@ class Worker(Protocol):
     async def process(self, messages: Sequence[Any]) -> None: ...
 
     async def warm(self) -> None: ...
+
+
+def worker_app(
+    settings: Settings,
+    *,
+    stage: str,
+    topic: str,
+    build: Callable[[RdProducer, GalleryCatalog], Worker],
+) -> faust.App:
+    """A stream worker's faust app: one micro-batch agent on `topic`, running the worker `build`
+    makes from the producer its outputs go out through and the catalog it looks galleries up in."""
+    app = make_faust_app(settings, stage)
+    producer = stream_producer(settings)
+    worker = build(producer, GalleryCatalog(settings))
+    micro_batch_agent(app, settings, topic=topic, stage=stage, worker=worker, producer=producer)
+    return app
 
 
 def micro_batch_agent(

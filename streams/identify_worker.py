@@ -9,7 +9,6 @@ from typing import Any
 import faust
 
 from core.errors import ErrorCode, FacestreamError
-from core.gallery_catalog import GalleryCatalog
 from core.identification import resolve_policy
 from core.logging import get_logger
 from core.metrics import Metrics
@@ -18,12 +17,12 @@ from engine.types import Engine as FaceEngine
 from schemas.envelope import Header
 from schemas.events import IdentifyFace, ModelInfo
 from streams.engines import Engines, analyse_by_pack
-from streams.faust_app import make_faust_app, micro_batch_agent
+from streams.faust_app import worker_app
 from streams.gallery_gate import GalleryGate, Lookup, static_lookup
 from streams.handlers import identify as handlers
 from streams.handlers.output import Output, traced
 from streams.image_stage import observe_timings, parse_messages
-from streams.producing import send_all, stream_producer
+from streams.producing import send_all
 from streams.reply_topics import ReplyTopics
 from streams.warm_up import warm_up
 
@@ -113,16 +112,11 @@ class IdentifyProcessor:
 
 
 def build_identify_app(settings: Settings, engine: Engines, metrics: Metrics) -> faust.App:
-    app = make_faust_app(settings, "identify")
-    catalog = GalleryCatalog(settings)
-    producer = stream_producer(settings)
-    processor = IdentifyProcessor(settings, engine, metrics, producer, galleries=catalog.lookup)
-    micro_batch_agent(
-        app,
+    return worker_app(
         settings,
-        topic=settings.topics.identify_requests,
         stage="identify",
-        worker=processor,
-        producer=producer,
+        topic=settings.topics.identify_requests,
+        build=lambda producer, catalog: IdentifyProcessor(
+            settings, engine, metrics, producer, galleries=catalog.lookup
+        ),
     )
-    return app
