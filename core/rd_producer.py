@@ -58,6 +58,10 @@ def producer_config(settings: Settings, delivery_timeout_s: float) -> dict[str, 
     return {
         **librdkafka_client_config(settings),
         "enable.idempotence": "true",
+        # A key's partition as aiokafka's and Java's producers pick it (murmur2), not
+        # librdkafka's default (CRC32): the eraser's tombstone must land on the partition of
+        # the embedding it erases, and a person's commands from any client on one partition.
+        "partitioner": "murmur2_random",
         "acks": "all",
         "linger.ms": str(settings.kafka_linger_ms),
         "message.max.bytes": str(settings.max_message_bytes),

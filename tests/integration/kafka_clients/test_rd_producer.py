@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 
 from core.rd_producer import ProduceFailed, RdProducer, RecordRefused
 from core.settings import Settings
@@ -70,6 +71,21 @@ async def test_records_are_acknowledged_where_they_landed(topic: tuple[Settings,
     for (key, value, headers), ack in zip(sent, acks, strict=True):
         assert ack.topic == name
         assert read[(ack.partition, ack.offset)] == (key, value, headers)
+
+
+async def test_a_key_lands_on_the_partition_aiokafka_would_pick(topic: tuple[Settings, str]) -> None:
+    """The eraser (aiokafka) tombstones the face the enroll worker (librdkafka) wrote: same key,
+    same partition, or compaction keeps the face and a shard other than its owner erases it."""
+    settings, name = topic
+    producer = RdProducer(settings, delivery_timeout_s=30.0)
+    await producer.start()
+    try:
+        keys = [f"face-{n}".encode() for n in range(40)]
+        acks = await asyncio.gather(*[await producer.send(name, b"v", key) for key in keys])
+    finally:
+        await producer.stop()
+    partitions, pick = [0, 1], DefaultPartitioner()
+    assert [a.partition for a in acks] == [pick(k, partitions, partitions) for k in keys]
 
 
 async def test_a_tombstone_lands_as_a_null_value(topic: tuple[Settings, str]) -> None:
