@@ -5,10 +5,11 @@ largest mapped chunk freed so far) with a fresh mapping, and hands a heap's free
 kernel once it exceeds the trim threshold (twice the mmap threshold). A photo's bytes (0.1-2.5
 MB here) are copied a few times on their way (HTTP body, upload, record, librdkafka's buffer)
 and decoded into arrays of several MB: with those defaults most of them land on fresh pages
-again on every request, and each first touch of a page is a fault (two to three microseconds
-in this VM). Measured here: three copies of a 2.4 MB photo took 3.9 ms p50 with 1,777 page
-faults, against 0.6 ms and none with the thresholds below; a py-spy profile of the facade put
-~15 ms of each 2.4 MB identify in such copies.
+again on every request, and each first touch of a page is a fault (~2 microseconds each in
+this VM). Measured here: three copies of a 2.4 MB photo took 3.9 ms p50 with 1,777 page faults,
+against 0.6 ms and none with the thresholds below; in a py-spy profile of the facade under
+2.4 MB identifies, 29% of its main thread's busy samples were in such copies (the upload read,
+the record encode, librdkafka's produce).
 
 So the thresholds are fixed (``mallopt``, which also ends their dynamic adjustment): only
 requests over 32 MiB (glibc's ceiling for the mmap threshold) get a mapping of their own, and a

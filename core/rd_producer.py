@@ -141,16 +141,6 @@ class RdProducer:
             except KafkaException as exc:
                 raise _failure(exc.args[0] if exc.args else None, str(exc)) from exc
 
-    async def send_and_wait(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        *,
-        headers: RawHeaders | None = None,
-    ) -> Delivered:
-        return await (await self.send(topic, value, key, headers=headers))
-
     def _serve(self) -> None:
         producer = self._producer
         while producer is not None and not self._stop.is_set():

@@ -13,7 +13,6 @@ from core.errors import FacestreamError
 from core.gallery_catalog import GalleryCatalog
 from core.kafka import client_options, header_map
 from core.logging import get_logger
-from core.rd_producer import RdProducer
 from core.settings import Settings
 from schemas.envelope import Header
 from streams.handlers.dead_letter import dead_letter_for
@@ -86,7 +85,7 @@ def worker_app(
     *,
     stage: str,
     topic: str,
-    build: Callable[[RdProducer, GalleryCatalog], Worker],
+    build: Callable[[Producer, GalleryCatalog], Worker],
 ) -> faust.App:
     """A stream worker's faust app: one micro-batch agent on `topic`, running the worker `build`
     makes from the producer its outputs go out through and the catalog it looks galleries up in."""

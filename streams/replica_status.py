@@ -8,10 +8,10 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from core.metrics import Metrics
-from core.rd_producer import RdProducer
 from core.settings import Settings
 from schemas.envelope import Envelope
 from schemas.events import ReplicaStatus
+from streams.producing import Sender, send_tombstones
 from streams.replica_state import ReplicaState
 
 
@@ -41,7 +41,7 @@ class StatusPublisher:
             total_partitions=state.total_partitions,
         )
 
-    async def run(self, producer: RdProducer, log_consumer: AIOKafkaConsumer) -> None:
+    async def run(self, producer: Sender, log_consumer: AIOKafkaConsumer) -> None:
         partitions: list[TopicPartition] = list(log_consumer.assignment())
         while True:
             ends = await log_consumer.end_offsets(partitions)
@@ -49,19 +49,18 @@ class StatusPublisher:
             await self.publish(producer)
             await asyncio.sleep(self.settings.status_interval_s)
 
-    async def publish(self, producer: RdProducer) -> None:
+    async def publish(self, producer: Sender) -> None:
         envelope = Envelope.wrap(self.status(), correlation_id=self.settings.replica_id)
-        await producer.send_and_wait(
+        acked = await producer.send(
             self.settings.topics.replica_status,
             envelope.model_dump_json().encode(),
             self.settings.replica_id.encode(),
         )
+        await acked
 
-    async def leave(self, producer: RdProducer) -> None:
+    async def leave(self, producer: Sender) -> None:
         """A tombstone: a replica that left cleanly is not counted as a stale member."""
-        await producer.send_and_wait(
-            self.settings.topics.replica_status, None, self.settings.replica_id.encode()
-        )
+        await send_tombstones(producer, self.settings.topics.replica_status, [self.settings.replica_id])
 
     def observe(self) -> None:
         replica, state = self.settings.replica_id, self.state

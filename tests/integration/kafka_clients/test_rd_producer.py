@@ -93,7 +93,7 @@ async def test_a_tombstone_lands_as_a_null_value(topic: tuple[Settings, str]) ->
     producer = RdProducer(settings, delivery_timeout_s=30.0)
     await producer.start()
     try:
-        ack = await producer.send_and_wait(name, None, b"gone")
+        ack = await (await producer.send(name, None, b"gone"))
     finally:
         await producer.stop()
     assert [(p, o, k, v) for p, o, k, v, _ in await _whole_log(settings, name)] == [

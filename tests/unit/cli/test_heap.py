@@ -10,7 +10,6 @@ import sys
 # and again; then the page faults per round (each a fresh page touched for the first time).
 PROBE = """
 import cli, resource
-from core import heap
 photo = bytes(range(256)) * 9650  # 2.4 MB
 def copies():
     body = bytearray(photo)
