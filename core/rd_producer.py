@@ -11,6 +11,12 @@ request happens in librdkafka's C threads instead of the event loop.
 `send` enqueues and returns a future of the ack, as aiokafka's does: sends in a row are
 pipelined and the caller awaits them together. Deliveries are reported by a thread of ours
 that serves librdkafka's callbacks (`poll`) and hands each result to the loop.
+
+A fatal error (the idempotent producer can no longer keep its guarantees, e.g. the broker lost
+records it had acknowledged: an out-of-order sequence) leaves a librdkafka producer refusing
+every record from then on. That thread then puts a new producer in its place: the records the
+old one held fail as `ProduceFailed`, so their callers send them again (a worker retries its
+batch, the facade answers 503), and the next records go out through the new one.
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from core.kafka import RawHeaders, librdkafka_client_config
+from core.logging import get_logger
 from core.settings import Settings
+
+log = get_logger(__name__)
 
 POLL_S = 0.1  # how long the delivery thread waits for an event before looking at `stop`
 QUEUE_FULL_PAUSE_S = 0.005  # librdkafka's local queue is full: let deliveries drain
+FATAL_DRAIN_S = 10.0  # a producer ended by a fatal error fails its records well within this
 
 
 class ProduceFailed(Exception):
@@ -79,11 +89,13 @@ class RdProducer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._deliveries: threading.Thread | None = None
+        self._fatal: KafkaError | None = None
+        self.replaced = 0  # producers put in place of one a fatal error ended
 
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connects, and fails like aiokafka's start does when no broker answers."""
         self._loop = asyncio.get_running_loop()
-        self._producer = Producer(self.config)
+        self._producer = self._new_producer()
         self._stop.clear()
         self._deliveries = threading.Thread(target=self._serve, name="rdkafka-deliveries", daemon=True)
         self._deliveries.start()
@@ -141,10 +153,30 @@ class RdProducer:
             except KafkaException as exc:
                 raise _failure(exc.args[0] if exc.args else None, str(exc)) from exc
 
+    def _new_producer(self) -> Producer:
+        return Producer({**self.config, "error_cb": self._on_error})
+
+    def _on_error(self, error: KafkaError) -> None:
+        # Called by librdkafka inside `poll`, on the deliveries thread. The others (a broker
+        # down, a timeout) are librdkafka's to retry; a record that stays undelivered fails.
+        if error.fatal():
+            self._fatal = error
+
     def _serve(self) -> None:
-        producer = self._producer
-        while producer is not None and not self._stop.is_set():
+        while (producer := self._producer) is not None and not self._stop.is_set():
             producer.poll(POLL_S)
+            if self._fatal is not None:
+                self._replace(producer, self._fatal)
+
+    def _replace(self, failed: Producer, error: KafkaError) -> None:
+        log.error("producer_fatal", error=error.str(), code=error.code())
+        self._producer = self._new_producer()  # a send from now on goes to the new one
+        self._fatal = None
+        self.replaced += 1
+        # What the failed one still holds fails through its callbacks (ProduceFailed); none is
+        # left unsettled: an awaited ack that never comes would hang its caller.
+        failed.purge()
+        failed.flush(FATAL_DRAIN_S)
 
 
 def _settle(acked: asyncio.Future[Delivered], error: KafkaError | None, message: Any) -> None:

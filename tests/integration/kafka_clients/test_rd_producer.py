@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
+from confluent_kafka import KafkaError
 
 from core.rd_producer import ProduceFailed, RdProducer, RecordRefused
 from core.settings import Settings
@@ -135,3 +136,26 @@ async def test_a_record_that_cannot_be_delivered_fails_its_future(topic: tuple[S
         assert not isinstance(failed.value, RecordRefused)  # the topic may yet appear: transient
     finally:
         await producer.stop(timeout_s=1.0)
+
+
+async def test_a_fatal_error_puts_a_new_producer_in_place(topic: tuple[Settings, str]) -> None:
+    """After a fatal error librdkafka's producer refuses every record: what it held fails at
+    once (its callers send it again), and the records after it go out through a new one."""
+    settings, name = topic
+    producer = RdProducer(settings, delivery_timeout_s=60.0)
+    await producer.start()
+    try:
+        held = await producer.send(f"{name}-missing", b"held")  # waits for a topic that never comes
+        # As librdkafka reports one on the deliveries thread (its `error_cb`), e.g. after a broker
+        # lost records it had acknowledged; no broker here can be made to do that on demand.
+        producer._on_error(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "simulated", fatal=True))
+        with pytest.raises(ProduceFailed) as failed:
+            await asyncio.wait_for(held, timeout=20)  # well before its delivery timeout
+        assert not isinstance(failed.value, RecordRefused)
+        ack = await asyncio.wait_for(await producer.send(name, b"after", b"k"), timeout=20)
+        assert producer.replaced == 1
+    finally:
+        await producer.stop()
+    assert [(p, o, v) for p, o, _, v, _ in await _whole_log(settings, name)] == [
+        (ack.partition, ack.offset, b"after")
+    ]
