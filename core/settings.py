@@ -213,11 +213,6 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         default=10.0, description="A consumer silent this long leaves its group: how fast a crash is noticed"
     )
-    group_absent_limit_s: float = Field(
-        default=60.0,
-        description="A stream worker that has not been a member of its consumer group this long "
-        "(a join the broker refused for good) exits, for its supervisor to start it again",
-    )
     static_membership: bool = Field(
         default=True,
         description="Workers join their group with a stable instance id (KIP-345): a restart takes "

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -18,15 +15,11 @@ from core.kafka import client_options, header_map
 from core.logging import get_logger
 from core.settings import Settings
 from schemas.envelope import Header
-from streams.group_membership import MembershipWatch, NotInGroup
 from streams.handlers.dead_letter import dead_letter_for
 from streams.producing import Producer, send_all, stream_producer
 from streams.ready_batches import ready_batches
 
 log = get_logger(__name__)
-
-MEMBERSHIP_CHECK_S = 5.0
-EXIT_NOT_IN_GROUP = 75  # EX_TEMPFAIL: the supervisor starts the worker again
 
 
 def make_faust_app(settings: Settings, name: str) -> faust.App:
@@ -75,8 +68,6 @@ def make_faust_app(settings: Settings, name: str) -> faust.App:
             f"{settings.topic_prefix}-{name}-{settings.instance_id}" if settings.static_membership else None
         ),
         stream_buffer_maxsize=settings.batch_max_size * 4,
-        # Unique per process: `streams.group_membership` finds this worker among the group's members.
-        broker_client_id=f"{settings.topic_prefix}-{name}-{settings.instance_id}-{os.getpid()}",
         # What a killed worker processed but had not committed is done again by its successor
         # (at-least-once): commit often so that backlog stays a fraction of a second.
         broker_commit_interval=0.5,
@@ -127,11 +118,7 @@ def micro_batch_agent(
             producer, [dead_letter_for(m, error, stage=stage, topics=settings.topics) for m in messages]
         )
 
-    watching: list[asyncio.Task[None]] = []
-
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        if not watching:  # once per process, however often faust restarts the agent
-            watching.append(asyncio.create_task(leave_when_out_of_group(app, settings)))
         await producer.start()
         try:
             await worker.warm()
@@ -153,27 +140,6 @@ def micro_batch_agent(
             await producer.stop()
 
     app.agent(source, name=f"{settings.topic_prefix}-{stage}")(agent)
-
-
-async def leave_when_out_of_group(app: faust.App, settings: Settings) -> None:
-    """Ends the process once it has been out of its consumer group for
-    `group_absent_limit_s` (`streams.group_membership` says why). Not faust's own stop: a
-    worker out of its group holds no partition and has nothing to commit."""
-    watch = MembershipWatch(
-        settings,
-        group_id=app.conf.id,
-        client_id=app.conf.broker_client_id,
-        absent_limit_s=settings.group_absent_limit_s,
-    )
-    while True:
-        await asyncio.sleep(MEMBERSHIP_CHECK_S)
-        try:
-            await watch.check()
-        except NotInGroup as exc:
-            log.error("not_in_group", group=app.conf.id, error=str(exc))
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_NOT_IN_GROUP)
 
 
 def log_taken(stage: str, messages: Sequence[Any]) -> None:

@@ -1,7 +1,6 @@
 """kill -9 the enroll worker in the middle of a stream of batches, and the index replica:
 after the restart the work completes, nothing lost, every face once in the gallery and the
-database; on the log, at most the killed worker's uncommitted batches appear twice. And a
-worker whose group refuses its join exits, so that its restart can join."""
+database; on the log, at most the killed worker's uncommitted batches appear twice."""
 
 from __future__ import annotations
 
@@ -10,11 +9,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer
 
-from streams.faust_app import EXIT_NOT_IN_GROUP
 from tests.fixtures.services import ServiceEndpoints
-from tests.integration.faults.harness import EnrollTally, FaultStack, enroll_many, identify, launch_stack
+from tests.integration.faults.harness import EnrollTally, FaultStack, enroll_many, launch_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.models, pytest.mark.timeout(420)]
 
@@ -23,7 +20,6 @@ KILL_WORKER_AFTER = 40
 KILL_REPLICA_AFTER = 120
 RESUME_DEADLINE_S = 50.0
 REDELIVERY_BOUND = 64  # four micro-batches of FACESTREAM_BATCH_MAX_SIZE (16)
-SESSION_S = 10  # FACESTREAM_KAFKA_SESSION_TIMEOUT_S, the default
 
 
 @pytest.fixture(scope="module")
@@ -121,44 +117,3 @@ def test_restarted_worker_resumes_before_a_default_session_timeout(
         f"the restarted enroll worker processed nothing within {RESUME_DEADLINE_S:.0f}s: {tally.failed}"
     )
     assert "resume.check" in tally.accepted
-
-
-def test_a_worker_its_group_refuses_exits_and_its_restart_joins(
-    fault: FaultStack, photos: list[bytes]
-) -> None:
-    """A join the broker refuses for good leaves faust's worker alive, holding no partition,
-    answering nothing (streams/group_membership.py). Here the refusal: a member with another
-    assignment protocol holds the group. The worker must exit for its supervisor, and the
-    restart after the refusal is gone must answer."""
-    group = f"{fault.prefix}-identify"
-    fault.kill("identify-worker")
-    time.sleep(SESSION_S + 2)  # the killed static member's session ends: the group is empty
-    squatter = Consumer(
-        {
-            "bootstrap.servers": fault.kafka,
-            "group.id": group,
-            "partition.assignment.strategy": "range",  # the workers offer only roundrobin
-            "session.timeout.ms": "6000",
-        }
-    )
-    try:
-        squatter.subscribe([f"{fault.prefix}.identify.requests.v1"])
-        deadline = time.monotonic() + 60
-        while not squatter.assignment():
-            assert time.monotonic() < deadline, "the squatter never got the group's partitions"
-            squatter.poll(0.5)
-        fault.start("identify-worker", "worker", "identify", FACESTREAM_GROUP_ABSENT_LIMIT_S="15")
-        fault.supervise()
-        fault.wait_for(
-            "the refused identify worker to exit",
-            lambda: any(r.startswith(f"identify-worker (exit {EXIT_NOT_IN_GROUP})") for r in fault.restarts),
-            timeout=120,
-        )
-    finally:
-        squatter.close()
-    try:
-        fault.wait_for(
-            "an identify answered", lambda: identify(fault, photos[0]).status_code == 200, timeout=120
-        )
-    finally:
-        fault.supervise(False)
