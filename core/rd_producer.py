@@ -90,7 +90,7 @@ class RdProducer:
         self._stop = threading.Event()
         self._deliveries: threading.Thread | None = None
         self._fatal: KafkaError | None = None
-        self.replaced = 0  # producers put in place of one a fatal error ended
+        self.replaced = 0  # producers put in place of one a fatal error ended: the generation
 
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connects, and fails like aiokafka's start does when no broker answers."""
@@ -154,12 +154,15 @@ class RdProducer:
                 raise _failure(exc.args[0] if exc.args else None, str(exc)) from exc
 
     def _new_producer(self) -> Producer:
-        return Producer({**self.config, "error_cb": self._on_error})
+        generation = self.replaced
+        return Producer({**self.config, "error_cb": lambda error: self._on_error(error, generation)})
 
-    def _on_error(self, error: KafkaError) -> None:
-        # Called by librdkafka inside `poll`, on the deliveries thread. The others (a broker
-        # down, a timeout) are librdkafka's to retry; a record that stays undelivered fails.
-        if error.fatal():
+    def _on_error(self, error: KafkaError, generation: int) -> None:
+        # Called by librdkafka inside `poll` (or a replaced producer's last `flush`), on the
+        # deliveries thread. Only the producer in place counts: one already replaced may still
+        # report while it drains. The other errors (a broker down, a timeout) are librdkafka's
+        # to retry; a record that stays undelivered fails.
+        if error.fatal() and generation == self.replaced:
             self._fatal = error
 
     def _serve(self) -> None:
@@ -170,9 +173,9 @@ class RdProducer:
 
     def _replace(self, failed: Producer, error: KafkaError) -> None:
         log.error("producer_fatal", error=error.str(), code=error.code())
+        self.replaced += 1
         self._producer = self._new_producer()  # a send from now on goes to the new one
         self._fatal = None
-        self.replaced += 1
         # What the failed one still holds fails through its callbacks (ProduceFailed); none is
         # left unsettled: an awaited ack that never comes would hang its caller.
         failed.purge()

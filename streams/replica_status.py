@@ -11,7 +11,8 @@ from core.metrics import Metrics
 from core.settings import Settings
 from schemas.envelope import Envelope
 from schemas.events import ReplicaStatus
-from streams.producing import Sender, send_tombstones
+from streams.handlers.output import Output
+from streams.producing import Sender, send_all, send_tombstones
 from streams.replica_state import ReplicaState
 
 
@@ -51,12 +52,8 @@ class StatusPublisher:
 
     async def publish(self, producer: Sender) -> None:
         envelope = Envelope.wrap(self.status(), correlation_id=self.settings.replica_id)
-        acked = await producer.send(
-            self.settings.topics.replica_status,
-            envelope.model_dump_json().encode(),
-            self.settings.replica_id.encode(),
-        )
-        await acked
+        topic, key = self.settings.topics.replica_status, self.settings.replica_id
+        await send_all(producer, [Output(topic=topic, key=key, envelope=envelope)])
 
     async def leave(self, producer: Sender) -> None:
         """A tombstone: a replica that left cleanly is not counted as a stale member."""

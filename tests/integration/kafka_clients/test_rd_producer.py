@@ -148,11 +148,14 @@ async def test_a_fatal_error_puts_a_new_producer_in_place(topic: tuple[Settings,
         held = await producer.send(f"{name}-missing", b"held")  # waits for a topic that never comes
         # As librdkafka reports one on the deliveries thread (its `error_cb`), e.g. after a broker
         # lost records it had acknowledged; no broker here can be made to do that on demand.
-        producer._on_error(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "simulated", fatal=True))
+        fatal = KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "simulated", fatal=True)
+        producer._on_error(fatal, 0)
         with pytest.raises(ProduceFailed) as failed:
             await asyncio.wait_for(held, timeout=20)  # well before its delivery timeout
         assert not isinstance(failed.value, RecordRefused)
         ack = await asyncio.wait_for(await producer.send(name, b"after", b"k"), timeout=20)
+        producer._on_error(fatal, 0)  # the replaced one's again, as it drains: not the new one's end
+        await asyncio.sleep(0.5)  # the deliveries thread's next turns
         assert producer.replaced == 1
     finally:
         await producer.stop()
